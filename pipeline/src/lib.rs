@@ -1,0 +1,31 @@
+//! The avatar image pipeline: whatever image bytes a user uploads in, a clean
+//! square avatar JPEG out.
+//!
+//! # Layout
+//!
+//! - [`convert`] runs the whole pipeline and never panics.
+//! - `format` recognises the container from the bytes, `dimensions` refuses
+//!   oversized images from the header, `decode` turns the bytes into upright
+//!   pixels, `flatten` puts any transparency onto white, `square` picks the
+//!   centre crop, `resize` scales it, `encode` writes the progressive JPEG.
+//! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
+
+mod avatar;
+mod convert;
+mod decode;
+mod dimensions;
+mod encode;
+mod error;
+mod flatten;
+mod format;
+mod options;
+mod resize;
+mod square;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use avatar::Avatar;
+pub use convert::convert;
+pub use error::PipelineError;
+pub use options::Options;

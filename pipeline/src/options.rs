@@ -1,0 +1,45 @@
+//! What the caller can tune: output side, JPEG quality and the pixel limit.
+//! Checking the limit belongs to `dimensions`; using the others, to `convert`.
+
+/// Settings for one conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Side of the square output in pixels; a smaller source is not enlarged.
+    pub size: u32,
+    /// JPEG quality, 1 to 100.
+    pub quality: u8,
+    /// Largest accepted source in pixels (width times height), checked before decoding.
+    pub max_pixels: u64,
+}
+
+impl Options {
+    /// The output side used when the caller does not choose one.
+    pub const DEFAULT_SIZE: u32 = 512;
+    /// The JPEG quality used when the caller does not choose one.
+    pub const DEFAULT_QUALITY: u8 = 85;
+    /// The pixel limit used when the caller does not choose one.
+    pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            size: Self::DEFAULT_SIZE,
+            quality: Self::DEFAULT_QUALITY,
+            max_pixels: Self::DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_match_the_service_defaults() {
+        let options = Options::default();
+        assert_eq!(options.size, 512);
+        assert_eq!(options.quality, 85);
+        assert_eq!(options.max_pixels, 100_000_000);
+    }
+}
