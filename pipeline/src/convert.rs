@@ -4,9 +4,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use image::DynamicImage;
+
+use crate::colour::rgb_to_srgb;
 use crate::decode::decode;
 use crate::encode::encode;
-use crate::flatten::onto_white;
 use crate::format::SourceFormat;
 use crate::resize::resize;
 use crate::square::Square;
@@ -39,11 +41,20 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
         return Err(PipelineError::Empty);
     }
     let format = SourceFormat::detect(bytes).ok_or(PipelineError::UnsupportedFormat)?;
-    let image = decode(bytes, format, options.max_pixels)?;
-    let rgb = onto_white(image);
-    let square = Square::centred(rgb.width(), rgb.height(), options.size);
-    let pixels = resize(&rgb, square)?;
-    drop(rgb);
+    let frame = decode(bytes, format, options)?;
+    // The centre square of the stored image is the centre square of the
+    // upright one, so cropping and scaling come first and turning the image
+    // upright and converting its colours touch only the small result.
+    let (width, height) = frame.pixels.dimensions();
+    let square = Square::centred(width, height, frame.side);
+    let pixels = resize(&frame.pixels, square)?;
+    drop(frame.pixels);
+    let mut upright = DynamicImage::ImageRgb8(pixels);
+    upright.apply_orientation(frame.orientation);
+    let mut pixels = upright.into_rgb8();
+    if let Some(profile) = &frame.icc {
+        rgb_to_srgb(&mut pixels, profile);
+    }
     let jpeg = encode(&pixels, options.quality)?;
     Ok(Avatar {
         jpeg,
@@ -57,7 +68,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use image::codecs::gif::GifEncoder;
-    use image::{DynamicImage, Frame, ImageFormat, Rgba, RgbaImage};
+    use image::{Frame, ImageFormat, Rgba, RgbaImage};
 
     use super::*;
     use crate::fixtures::{

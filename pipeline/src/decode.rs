@@ -1,31 +1,43 @@
-//! Turns recognised bytes into upright pixels: reads the header, refuses
-//! oversized images before any pixel is decoded, decodes the first frame and
-//! applies the EXIF orientation. Colour handling belongs to `flatten`.
+//! Turns recognised bytes into a [`Frame`]: JPEG goes to libjpeg-turbo in
+//! `jpeg`; PNG, GIF, WebP, BMP and TIFF are decoded here with the `image`
+//! crate, first frame only, after the header has passed the size limits.
+//! Geometry and colour conversion belong to `convert`.
 
 use std::io::Cursor;
 
 use image::error::ImageError;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
-use crate::PipelineError;
 use crate::dimensions;
+use crate::flatten::onto_white;
 use crate::format::SourceFormat;
+use crate::frame::Frame;
+use crate::{Options, PipelineError, jpeg};
 
-/// Decodes `bytes` as `format` into an upright image, refusing sizes above
-/// `max_pixels` from the header alone.
+/// Decodes `bytes` as `format`, refusing sizes above the limits from the
+/// header alone.
 pub(crate) fn decode(
     bytes: &[u8],
     format: SourceFormat,
-    max_pixels: u64,
-) -> Result<DynamicImage, PipelineError> {
+    options: &Options,
+) -> Result<Frame, PipelineError> {
+    if format == SourceFormat::Jpeg {
+        return jpeg::decode(bytes, options);
+    }
+    let error = |e| from_image(e, format);
     let reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
-    let mut decoder = reader.into_decoder().map_err(|e| from_image(e, format))?;
+    let mut decoder = reader.into_decoder().map_err(error)?;
     let (width, height) = decoder.dimensions();
-    dimensions::check(width, height, max_pixels)?;
-    let orientation = decoder.orientation().map_err(|e| from_image(e, format))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| from_image(e, format))?;
-    image.apply_orientation(orientation);
-    Ok(image)
+    dimensions::check(width, height, options.max_pixels)?;
+    let orientation = decoder.orientation().map_err(error)?;
+    let icc = decoder.icc_profile().map_err(error)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(error)?;
+    Ok(Frame {
+        pixels: onto_white(image),
+        side: Frame::side_for(width, height, options.size),
+        orientation,
+        icc,
+    })
 }
 
 /// Translates a decoder error into what the uploader should hear.

@@ -4,13 +4,17 @@
 //! # Layout
 //!
 //! - [`convert`] runs the whole pipeline and never panics.
-//! - `format` recognises the container from the bytes, `dimensions` refuses
-//!   oversized images from the header, `decode` turns the bytes into upright
-//!   pixels, `flatten` puts any transparency onto white, `square` picks the
-//!   centre crop, `resize` scales it, `encode` writes the progressive JPEG.
+//! - `format` recognises the container from the bytes; `dimensions` refuses
+//!   oversized images from the header.
+//! - `decode` turns the bytes into a `frame`: JPEG through libjpeg-turbo with
+//!   scaled decoding (`jpeg`, `jpeg_header`), other formats through the
+//!   `image` crate, with `flatten` putting transparency onto white.
+//! - `square` picks the centre crop, `resize` scales it, `colour` converts
+//!   embedded profiles and CMYK to sRGB, `encode` writes the progressive JPEG.
 //! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
 
 mod avatar;
+mod colour;
 mod convert;
 mod decode;
 mod dimensions;
@@ -18,6 +22,9 @@ mod encode;
 mod error;
 mod flatten;
 mod format;
+mod frame;
+mod jpeg;
+mod jpeg_header;
 mod options;
 mod resize;
 mod square;

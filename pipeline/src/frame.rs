@@ -1,0 +1,28 @@
+//! A decoded source, ready for geometry: opaque 8-bit RGB pixels as stored
+//! (possibly already scaled down by the decoder), the orientation still to
+//! apply, and the colour profile still to convert from. Producing it belongs
+//! to `decode` and `jpeg`; using it, to `convert`.
+
+use image::RgbImage;
+use image::metadata::Orientation;
+
+/// Pixels and what remains to be done to them.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    /// The pixels in stored orientation.
+    pub(crate) pixels: RgbImage,
+    /// Side of the output square, from the source's full size: the requested
+    /// size, or the source's shorter side when that is smaller.
+    pub(crate) side: u32,
+    /// How to turn the stored pixels upright.
+    pub(crate) orientation: Orientation,
+    /// The embedded ICC profile the pixels are encoded in, if any.
+    pub(crate) icc: Option<Vec<u8>>,
+}
+
+impl Frame {
+    /// The output side for a source of `width` x `height` asked to become `size`.
+    pub(crate) fn side_for(width: u32, height: u32, size: u32) -> u32 {
+        width.min(height).min(size)
+    }
+}
