@@ -22,7 +22,7 @@ fn main() -> std::io::Result<()> {
         match result {
             Ok(avatar) => {
                 let stem = Path::new(&file).file_stem().unwrap_or_default();
-                let out = Path::new(&out_dir).join(stem).with_extension("jpg");
+                let out = Path::new(&out_dir).join(format!("{}.jpg", stem.to_string_lossy()));
                 std::fs::write(&out, &avatar.jpeg)?;
                 println!(
                     "{file}: {} {}px {} bytes in {ms:.1} ms",
