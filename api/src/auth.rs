@@ -1,0 +1,189 @@
+//! Bearer-token authentication and the rules of who may act on whom.
+//!
+//! Tokens are JWTs checked against one configured key: an HS256 secret, or
+//! an RS256/ES256 public key. The algorithm is bound to the key, so `none`
+//! and every other algorithm are refused. `exp` is required.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use avatar_common::UserId;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::settings::AuthSettings;
+use crate::state::AppState;
+
+/// The scope that lets a caller act on any user.
+pub const ADMIN_SCOPE: &str = "avatars:admin";
+
+/// The path alias for the caller's own user id.
+pub const ME: &str = "me";
+
+/// Checks tokens against the configured key.
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+impl Verifier {
+    /// The verifier the settings describe.
+    pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Self> {
+        let (key, algorithm) = match (&settings.jwt_secret, &settings.jwt_public_key_file) {
+            (Some(secret), _) => {
+                let secret = secret.expose_secret();
+                anyhow::ensure!(
+                    secret.len() >= 16,
+                    "AVATARS_JWT_SECRET is shorter than 16 bytes; use a long random secret"
+                );
+                (
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    Algorithm::HS256,
+                )
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("cannot read AVATARS_JWT_PUBLIC_KEY_FILE {}", path.display())
+                })?;
+                if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+                    (key, Algorithm::RS256)
+                } else if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
+                    (key, Algorithm::ES256)
+                } else {
+                    anyhow::bail!(
+                        "{} is not an RSA or EC public key in PEM form",
+                        path.display()
+                    );
+                }
+            }
+            (None, None) => anyhow::bail!(
+                "no JWT key: set AVATARS_JWT_SECRET (HS256) or AVATARS_JWT_PUBLIC_KEY_FILE (RS256/ES256)"
+            ),
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = settings.jwt_leeway_secs;
+        validation.validate_aud = false;
+        if let Some(issuer) = &settings.jwt_issuer {
+            validation.set_issuer(&[issuer]);
+            validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        }
+        if let Some(audience) = &settings.jwt_audience {
+            validation.set_audience(&[audience]);
+            validation.validate_aud = true;
+        }
+        Ok(Self { key, validation })
+    }
+
+    /// The caller a bearer token names, if the token is valid.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let header = decode_header(token)
+            .map_err(|_| ApiError::Unauthenticated("the bearer token is malformed".into()))?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(ApiError::Unauthenticated(
+                "the bearer token is signed with an algorithm this service does not accept".into(),
+            ));
+        }
+        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            let message = match e.kind() {
+                ErrorKind::ExpiredSignature => "the bearer token has expired",
+                ErrorKind::ImmatureSignature => "the bearer token is not valid yet",
+                ErrorKind::InvalidSignature => "the bearer token's signature is invalid",
+                ErrorKind::MissingRequiredClaim(_) => {
+                    "the bearer token lacks a required claim (exp, sub)"
+                }
+                ErrorKind::InvalidIssuer => "the bearer token has the wrong issuer",
+                ErrorKind::InvalidAudience => "the bearer token has the wrong audience",
+                _ => "the bearer token is invalid",
+            };
+            ApiError::Unauthenticated(message.into())
+        })?;
+        let user = data.claims.sub.parse::<UserId>().map_err(|_| {
+            ApiError::Unauthenticated("the bearer token's sub is not a valid user id".into())
+        })?;
+        let admin = data
+            .claims
+            .scope
+            .as_deref()
+            .is_some_and(|scope| scope.split_whitespace().any(|s| s == ADMIN_SCOPE));
+        Ok(Caller { user, admin })
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserId,
+    pub admin: bool,
+}
+
+impl Caller {
+    /// The user a path segment names: `me`, or a user id.
+    pub fn resolve(&self, segment: &str) -> Result<UserId, ApiError> {
+        if segment == ME {
+            return Ok(self.user.clone());
+        }
+        segment
+            .parse::<UserId>()
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+    }
+
+    /// The user a path segment names, if the caller may change that user's
+    /// avatar.
+    pub fn may_act_on(&self, segment: &str) -> Result<UserId, ApiError> {
+        let user = self.resolve(segment)?;
+        if user == self.user || self.admin {
+            Ok(user)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "you may only change your own avatar; changing another user's needs the {ADMIN_SCOPE} scope"
+            )))
+        }
+    }
+
+    /// Whether the caller may see things belonging to `user`.
+    pub fn may_see(&self, user: &UserId) -> bool {
+        self.admin || &self.user == user
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthenticated("send an Authorization: Bearer <token> header".into())
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "the Authorization header must be 'Bearer <token>'".into(),
+                )
+            })?;
+        state.verifier.verify(token)
+    }
+}

@@ -1,0 +1,101 @@
+//! `ApiError`: every error the API answers with, and the one place they
+//! become HTTP responses. 4xx messages say what to fix; 5xx messages say
+//! nothing internal, and the cause goes to the log.
+
+use avatar_common::JobFailure;
+use avatar_common::job::FailureCode;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A job that ended in failure.
+    #[error("{}", .0.message)]
+    Job(JobFailure),
+    /// Redis or the object store is unreachable; the cause is logged.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Job(failure) => match failure.code {
+                FailureCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                FailureCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                FailureCode::ImageRejected => StatusCode::UNPROCESSABLE_ENTITY,
+                FailureCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable error code of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Job(failure) => failure.code.as_str(),
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Redis or the store failed; `cause` is logged, not shown.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Self::Unavailable(cause.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Unavailable(cause) = &self {
+            tracing::error!(%cause, "answering 503");
+        }
+        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unauthenticated(_)) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<avatar_common::queue::QueueError> for ApiError {
+    fn from(e: avatar_common::queue::QueueError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl From<avatar_common::storage::StorageError> for ApiError {
+    fn from(e: avatar_common::storage::StorageError) -> Self {
+        Self::unavailable(e)
+    }
+}

@@ -1,0 +1,139 @@
+//! `/user/{USER_ID}/avatar` and friends: read the current avatar, and replace
+//! it from a multipart upload, raw bytes, or a URL.
+
+use std::sync::Arc;
+
+use avatar_common::SourceUrl;
+use axum::Json;
+use axum::extract::multipart::MultipartError;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::submit::{Source, WaitQuery, submit, wait_window};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The multipart part that carries the image.
+const AVATAR_PART: &str = "avatar";
+
+/// `GET /user/{USER_ID}/avatar`: any authenticated caller may read it.
+pub async fn current(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller.resolve(&user_id)?;
+    match state.queue.current_avatar(&user).await? {
+        Some(current) => Ok(Json(json!({"avatarUrl": state.avatar_url(&current.key)}))),
+        None => Err(ApiError::NotFound(format!("user {user} has no avatar"))),
+    }
+}
+
+/// `PUT /user/{USER_ID}/avatarBytes`: the body is the image.
+pub async fn from_bytes(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    Query(query): Query<WaitQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let user = caller.may_act_on(&user_id)?;
+    let wait = wait_window(&state, &query, &headers)?;
+    let body = body.map_err(|e| body_error(e.status(), e.body_text(), state.max_upload_bytes))?;
+    submit(&state, user, Source::Bytes(body), wait).await
+}
+
+/// `PUT /user/{USER_ID}/updateAvatarFile`: the image is the multipart part
+/// named `avatar`.
+pub async fn from_multipart(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    Query(query): Query<WaitQuery>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let user = caller.may_act_on(&user_id)?;
+    let wait = wait_window(&state, &query, &headers)?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::InvalidRequest(format!(
+            "send a multipart/form-data body with the image in a part named {AVATAR_PART:?} ({})",
+            e.body_text()
+        ))
+    })?;
+    let limit = state.max_upload_bytes;
+    let image = loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(&e, limit))?;
+        let Some(field) = field else {
+            return Err(ApiError::InvalidRequest(format!(
+                "the multipart body has no part named {AVATAR_PART:?}; put the image there"
+            )));
+        };
+        if field.name() == Some(AVATAR_PART) {
+            break field
+                .bytes()
+                .await
+                .map_err(|e| multipart_error(&e, limit))?;
+        }
+    };
+    submit(&state, user, Source::Bytes(image), wait).await
+}
+
+/// The body of `PUT /user/{USER_ID}/avatar`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UrlBody {
+    avatar_url: String,
+}
+
+/// `PUT /user/{USER_ID}/avatar`: a worker fetches the image from a URL.
+pub async fn from_url(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    Query(query): Query<WaitQuery>,
+    headers: HeaderMap,
+    body: Result<Json<UrlBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let user = caller.may_act_on(&user_id)?;
+    let wait = wait_window(&state, &query, &headers)?;
+    let Json(body) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: state.max_upload_bytes,
+        },
+        _ => ApiError::InvalidRequest(format!(
+            "send a JSON body {{\"avatarUrl\": \"https://...\"}} with Content-Type: application/json ({})",
+            e.body_text()
+        )),
+    })?;
+    let url: SourceUrl =
+        body.avatar_url
+            .parse()
+            .map_err(|e: avatar_common::source_url::InvalidSourceUrl| {
+                ApiError::InvalidRequest(e.to_string())
+            })?;
+    submit(&state, user, Source::Url(url), wait).await
+}
+
+fn body_error(status: StatusCode, text: String, limit: u64) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::InvalidRequest(format!("the body could not be read: {text}"))
+    }
+}
+
+fn multipart_error(error: &MultipartError, limit: u64) -> ApiError {
+    body_error(error.status(), error.body_text(), limit)
+}

@@ -1,0 +1,58 @@
+//! `GET /jobs/{jobId}`: a job's state, for polling. A job is shown only to
+//! its user and to admins; to anyone else it does not exist.
+
+use std::sync::Arc;
+
+use avatar_common::{JobId, JobRecord};
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: JobId = job_id
+        .parse()
+        .map_err(|e: avatar_common::job_id::InvalidJobId| {
+            ApiError::InvalidRequest(e.to_string())
+        })?;
+    match state.queue.record(&id).await? {
+        Some(record) if caller.may_see(&record.user) => Ok(Json(job_body(&state, &record))),
+        _ => Err(ApiError::NotFound(format!("no job {id}"))),
+    }
+}
+
+/// The JSON of a job's state.
+pub fn job_body(state: &AppState, record: &JobRecord) -> Value {
+    let mut body = json!({
+        "jobId": record.id.to_string(),
+        "userId": record.user.as_str(),
+        "status": record.status.as_str(),
+        "createdAt": rfc3339(record.created_at),
+        "updatedAt": rfc3339(record.updated_at),
+    });
+    if let Some(key) = &record.avatar_key {
+        body["avatarUrl"] = json!(state.avatar_url(key));
+    }
+    if let Some(error) = &record.error {
+        body["error"] = json!({"code": error.code.as_str(), "message": error.message});
+    }
+    body
+}
+
+/// The RFC 3339 form of a unix-millisecond time.
+fn rfc3339(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

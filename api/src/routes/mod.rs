@@ -1,0 +1,85 @@
+//! The HTTP routes, one file per resource, and the router that joins them.
+
+pub mod avatar;
+pub mod health;
+pub mod jobs;
+mod submit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use avatar_common::storage::{AVATAR_CACHE_CONTROL, Storage};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::http::header::CACHE_CONTROL;
+use axum::routing::get;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Room for multipart framing on top of the image itself.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// The whole API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = (state.max_upload_bytes + MULTIPART_OVERHEAD) as usize;
+    let public = Router::new()
+        .route(
+            "/user/{user_id}/avatar",
+            get(avatar::current).put(avatar::from_url),
+        )
+        .route(
+            "/user/{user_id}/updateAvatarFile",
+            axum::routing::put(avatar::from_multipart),
+        )
+        .route(
+            "/user/{user_id}/avatarBytes",
+            axum::routing::put(avatar::from_bytes),
+        )
+        .route("/jobs/{job_id}", get(jobs::show))
+        .layer(DefaultBodyLimit::max(body_limit));
+
+    let mut app = Router::new()
+        .nest("/api/public", public)
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .fallback(not_found);
+
+    if let Storage::Local(local) = &state.storage {
+        let media = Router::new()
+            .fallback_service(ServeDir::new(local.media_dir()))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                CACHE_CONTROL,
+                HeaderValue::from_static(AVATAR_CACHE_CONTROL),
+            ));
+        app = app.nest("/media", media);
+    }
+
+    app.with_state(state).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("request", method = %request.method(), route)
+            })
+            .on_response(
+                |response: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        ms = latency.as_millis() as u64,
+                        "answered"
+                    );
+                },
+            ),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; see the API documentation for the routes".into())
+}

@@ -1,0 +1,141 @@
+//! What the three PUT routes share: stage the source, enqueue the job, and
+//! answer with the result, the failure, or a job id to poll, depending on
+//! how the job fares within the wait window.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use avatar_common::format::{ACCEPTED_NAMES, SNIFF_LEN, sniff};
+use avatar_common::storage::ObjectKind;
+use avatar_common::{Job, JobId, JobSource, JobStatus, ObjectKey, SourceUrl, UserId};
+use axum::Json;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The longest wait a request may ask for, in seconds.
+pub const MAX_WAIT_SECS: u64 = 30;
+
+/// The query of a PUT.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    wait: Option<String>,
+}
+
+/// Where a new avatar comes from.
+pub enum Source {
+    Bytes(Bytes),
+    Url(SourceUrl),
+}
+
+/// How long to wait for the job: `?wait=N` (0 to 30 s), else 0 with
+/// `Prefer: respond-async`, else the default.
+pub fn wait_window(
+    state: &AppState,
+    query: &WaitQuery,
+    headers: &HeaderMap,
+) -> Result<Duration, ApiError> {
+    if let Some(raw) = &query.wait {
+        return match raw.parse::<u64>() {
+            Ok(secs) if secs <= MAX_WAIT_SECS => Ok(Duration::from_secs(secs)),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "wait must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"
+            ))),
+        };
+    }
+    let respond_async = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"));
+    Ok(if respond_async {
+        Duration::ZERO
+    } else {
+        state.default_wait
+    })
+}
+
+/// Accepts a new avatar for `user` and answers as the API contract says.
+pub async fn submit(
+    state: &Arc<AppState>,
+    user: UserId,
+    source: Source,
+    wait: Duration,
+) -> Result<Response, ApiError> {
+    let id = JobId::generate();
+    let (source, staged) = match source {
+        Source::Bytes(bytes) => {
+            check_image(&bytes, state.max_upload_bytes)?;
+            let key = ObjectKey::staged_source(&id);
+            state.storage.put(&key, bytes, ObjectKind::Staged).await?;
+            (JobSource::Staged { key: key.clone() }, Some(key))
+        }
+        Source::Url(url) => (JobSource::Url { url }, None),
+    };
+    let job = Job { id, user, source };
+    if let Err(e) = state.queue.enqueue(&job).await {
+        if let Some(key) = staged {
+            let _ = state.storage.delete(&key).await;
+        }
+        return Err(e.into());
+    }
+    tracing::info!(job_id = %id, user_id = %job.user, "accepted");
+    if wait.is_zero() {
+        return Ok(accepted(id, JobStatus::Queued));
+    }
+    let record = state
+        .completions
+        .wait(&state.queue, &id, Instant::now() + wait)
+        .await?;
+    Ok(match record {
+        Some(r) if r.status == JobStatus::Completed => match &r.avatar_key {
+            Some(key) => Json(json!({"avatarUrl": state.avatar_url(key), "jobId": id.to_string()}))
+                .into_response(),
+            None => accepted(id, r.status),
+        },
+        Some(r) if r.status == JobStatus::Failed => match r.error {
+            Some(failure) => ApiError::Job(failure).into_response(),
+            None => accepted(id, r.status),
+        },
+        Some(r) => accepted(id, r.status),
+        None => accepted(id, JobStatus::Queued),
+    })
+}
+
+/// Refuses empty, oversized and non-image bodies before any job exists.
+fn check_image(bytes: &Bytes, limit: u64) -> Result<(), ApiError> {
+    if bytes.len() as u64 > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::InvalidRequest("the image is empty".into()));
+    }
+    if sniff(&bytes[..bytes.len().min(SNIFF_LEN)]).is_none() {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the body is not an image in a supported format; send {ACCEPTED_NAMES}"
+        )));
+    }
+    Ok(())
+}
+
+/// `202` with the job id and where to poll it.
+fn accepted(id: JobId, status: JobStatus) -> Response {
+    let status_url = format!("/api/public/jobs/{id}");
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({"jobId": id.to_string(), "status": status.as_str(), "statusUrl": status_url})),
+    )
+        .into_response();
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}

@@ -1,0 +1,186 @@
+//! The job contract between the API and the workers: what a job asks for
+//! ([`Job`]), where its source is ([`JobSource`]), and what is known of it
+//! while and after it runs ([`JobRecord`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{JobId, ObjectKey, SourceUrl, UserId};
+
+/// One request to replace a user's avatar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub user: UserId,
+    pub source: JobSource,
+}
+
+/// Where a job's source image is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSource {
+    /// Uploaded bytes, staged in the object store under this key.
+    Staged { key: ObjectKey },
+    /// A URL the worker fetches.
+    Url { url: SourceUrl },
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    /// The name used in the API and in Redis.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "queued" => Ok(Self::Queued),
+            "processing" => Ok(Self::Processing),
+            "completed" => Ok(Self::Completed),
+            "failed" => Ok(Self::Failed),
+            other => Err(format!("unknown job status {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a job failed, in the terms the API reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCode {
+    /// The source is not an image format the service decodes.
+    UnsupportedMediaType,
+    /// The source is larger than the byte limit.
+    PayloadTooLarge,
+    /// The source is corrupt, too large in pixels, or could not be fetched.
+    ImageRejected,
+    /// The service gave up after retrying a fault of its own.
+    Unavailable,
+}
+
+impl FailureCode {
+    /// The stable error code of the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::ImageRejected => "image_rejected",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl FromStr for FailureCode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unsupported_media_type" => Ok(Self::UnsupportedMediaType),
+            "payload_too_large" => Ok(Self::PayloadTooLarge),
+            "image_rejected" => Ok(Self::ImageRejected),
+            "unavailable" => Ok(Self::Unavailable),
+            other => Err(format!("unknown failure code {other:?}")),
+        }
+    }
+}
+
+/// A failed job's error, with a message written for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    pub code: FailureCode,
+    pub message: String,
+}
+
+impl JobFailure {
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the status store knows of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub user: UserId,
+    pub status: JobStatus,
+    /// Where the finished avatar is stored.
+    pub avatar_key: Option<ObjectKey>,
+    pub error: Option<JobFailure>,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    /// Unix milliseconds.
+    pub updated_at: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_serialize_with_a_tagged_source() {
+        let job = Job {
+            id: JobId::generate(),
+            user: "bob".parse().expect("valid id"),
+            source: JobSource::Url {
+                url: "https://example.com/a.png".parse().expect("valid url"),
+            },
+        };
+        let json = serde_json::to_value(&job).expect("serializes");
+        assert_eq!(json["source"]["kind"], "url");
+        let back: Job = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back, job);
+    }
+
+    #[test]
+    fn statuses_and_codes_round_trip_through_their_names() {
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Processing,
+            JobStatus::Completed,
+            JobStatus::Failed,
+        ] {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+        for code in [
+            FailureCode::UnsupportedMediaType,
+            FailureCode::PayloadTooLarge,
+            FailureCode::ImageRejected,
+            FailureCode::Unavailable,
+        ] {
+            assert_eq!(code.as_str().parse(), Ok(code));
+        }
+    }
+}

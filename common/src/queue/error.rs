@@ -1,0 +1,22 @@
+//! `QueueError`: what can go wrong talking to Redis.
+
+/// A failure of the queue or status store.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("a stored job record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl QueueError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        "unavailable"
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Redis(_))
+    }
+}

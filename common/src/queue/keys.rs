@@ -1,0 +1,41 @@
+//! `Keys`: the names of every Redis key the service uses, all under one
+//! prefix so that deployments (and tests) can share a Redis server.
+
+use crate::{JobId, UserId};
+
+/// The consumer group every worker reads the job stream through.
+pub const CONSUMER_GROUP: &str = "workers";
+
+/// Key names under one prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The stream of jobs waiting for or held by a worker.
+    pub fn stream(&self) -> String {
+        format!("{}:jobs", self.prefix)
+    }
+
+    /// A job's status record.
+    pub fn job(&self, id: &JobId) -> String {
+        format!("{}:job:{id}", self.prefix)
+    }
+
+    /// A user's current avatar and last accepted update.
+    pub fn user(&self, user: &UserId) -> String {
+        format!("{}:user:{user}", self.prefix)
+    }
+
+    /// The channel on which finished job ids are published.
+    pub fn finished_channel(&self) -> String {
+        format!("{}:finished", self.prefix)
+    }
+}

@@ -1,0 +1,95 @@
+//! The settings both binaries share, as clap argument groups: each field is
+//! a flag and an `AVATARS_*` variable, documented in `--help`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// The queue and status store.
+#[derive(Args, Debug, Clone)]
+pub struct RedisSettings {
+    /// Redis holding the queue, job status and the current-avatar index.
+    #[arg(
+        long,
+        env = "AVATARS_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    #[arg(long, env = "AVATARS_REDIS_PREFIX", default_value = "avatars")]
+    pub redis_prefix: String,
+
+    /// How long the record of a finished or failed job is kept, in seconds.
+    #[arg(long, env = "AVATARS_JOB_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub job_ttl_secs: u64,
+}
+
+impl RedisSettings {
+    pub fn job_ttl(&self) -> Duration {
+        Duration::from_secs(self.job_ttl_secs)
+    }
+}
+
+/// Where avatars and staged uploads are stored.
+#[derive(Args, Debug, Clone)]
+pub struct StorageSettings {
+    /// Store objects in this S3 bucket; unset: in AVATARS_DATA_DIR.
+    #[arg(long, env = "AVATARS_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Custom S3 endpoint (MinIO, Garage, ...); selects path-style addressing.
+    #[arg(long, env = "AVATARS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region. Credentials come from the standard AWS chain
+    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles, ...).
+    #[arg(long, env = "AVATARS_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Storage root when no bucket is set; the API serves its avatars
+    /// under /media/. API and workers must see the same directory.
+    #[arg(long, env = "AVATARS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// What sources are accepted and what avatars are made of them.
+#[derive(Args, Debug, Clone)]
+pub struct ImageSettings {
+    /// Side of the square avatar, in pixels.
+    #[arg(long, env = "AVATARS_AVATAR_SIZE", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    pub avatar_size: u32,
+
+    /// JPEG quality of the avatar, 1 to 100.
+    #[arg(long, env = "AVATARS_JPEG_QUALITY", default_value_t = 85,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
+
+    /// Largest accepted upload body or fetched source, in bytes.
+    #[arg(long, env = "AVATARS_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Largest accepted source, in pixels, checked before decoding.
+    #[arg(long, env = "AVATARS_MAX_PIXELS", default_value_t = 100_000_000)]
+    pub max_pixels: u64,
+}
+
+/// How logs are written.
+#[derive(Args, Debug, Clone)]
+pub struct LogSettings {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "AVATARS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in tracing's EnvFilter syntax (e.g. "info,avatar_worker=debug").
+    #[arg(long, env = "AVATARS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,94 @@
+//! Where avatars and staged uploads are kept: an S3-compatible bucket, or a
+//! local directory when no bucket is configured. Callers see one [`Storage`]
+//! and never the S3 SDK.
+
+mod error;
+mod local;
+mod s3;
+
+use bytes::Bytes;
+
+pub use error::StorageError;
+pub use local::LocalStorage;
+pub use s3::S3Storage;
+
+use crate::ObjectKey;
+use crate::settings::StorageSettings;
+
+/// The `Cache-Control` of avatars: each update has a new key, so an avatar
+/// never changes once written.
+pub const AVATAR_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// What an object is, which decides its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A finished avatar JPEG, public and immutable.
+    Avatar,
+    /// A raw upload waiting for a worker.
+    Staged,
+}
+
+/// The configured object store.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    S3(S3Storage),
+    Local(LocalStorage),
+}
+
+impl Storage {
+    /// Opens the store the settings name and checks that it answers.
+    pub async fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
+        let storage = match &settings.s3_bucket {
+            Some(bucket) => Self::S3(S3Storage::new(bucket, settings).await),
+            None => Self::Local(LocalStorage::new(&settings.data_dir)),
+        };
+        storage.check().await?;
+        Ok(storage)
+    }
+
+    /// Writes `body` under `key`, replacing any object there.
+    pub async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        kind: ObjectKind,
+    ) -> Result<(), StorageError> {
+        match self {
+            Self::S3(s) => s.put(key, body, kind).await,
+            Self::Local(l) => l.put(key, body, kind).await,
+        }
+    }
+
+    /// Reads the object under `key`.
+    pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
+        match self {
+            Self::S3(s) => s.get(key).await,
+            Self::Local(l) => l.get(key).await,
+        }
+    }
+
+    /// Removes the object under `key`; a missing object is not an error.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        match self {
+            Self::S3(s) => s.delete(key).await,
+            Self::Local(l) => l.delete(key).await,
+        }
+    }
+
+    /// Whether the store answers and the bucket or directory is there.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        match self {
+            Self::S3(s) => s.check().await,
+            Self::Local(l) => l.check().await,
+        }
+    }
+
+    /// The URL prefix under which avatars are served when no public base
+    /// URL is configured, or `None` for local storage (served by the API).
+    pub fn default_public_base(&self) -> Option<String> {
+        match self {
+            Self::S3(s) => Some(s.public_base()),
+            Self::Local(_) => None,
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The avatar worker: consumes jobs from the Redis stream, fetches or reads
+//! each source, converts it with the image pipeline, stores the avatar and
+//! publishes the result.
+//!
+//! # Layout
+//! - [`settings`]: flags and `AVATARS_*` variables.
+//! - [`pool`]: the apalis worker with bounded concurrency.
+//! - [`processor`]: one job from source to published avatar.
+//! - [`fetch`] and [`address`]: URL sources, public addresses only.
+
+pub mod address;
+pub mod fetch;
+pub mod pool;
+pub mod processor;
+pub mod settings;
+
+use anyhow::Context as _;
+use avatar_common::storage::Storage;
+use tokio_util::sync::CancellationToken;
+
+pub use pool::run_pool;
+pub use settings::{Cli, Command, Settings};
+
+/// Runs a stand-alone worker process until SIGINT or SIGTERM.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let (client, queue) = avatar_common::queue::open(&settings.redis)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
+                settings.redis.redis_url
+            )
+        })?;
+    let storage = Storage::open(&settings.storage)
+        .await
+        .context("the object store is not usable")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let concurrency = settings.worker.concurrency();
+    run_pool(&settings, &client, queue, storage, concurrency, shutdown).await
+}
+
+/// Cancels `token` on the first SIGINT or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+    token.cancel();
+}

@@ -1,0 +1,20 @@
+//! `avatar-worker`: parse settings, set up logs, run.
+
+use avatar_worker::{Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    avatar_common::telemetry::init(&cli.settings.log);
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => avatar_worker::run(cli.settings).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("avatar-worker: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

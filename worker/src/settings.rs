@@ -1,0 +1,92 @@
+//! The worker's settings: its own, plus the groups shared with the API.
+
+use std::time::Duration;
+
+use avatar_common::settings::{ImageSettings, LogSettings, RedisSettings, StorageSettings};
+use clap::{Args, Parser, Subcommand};
+
+/// avatar-worker: consumes avatar jobs from Redis and stores the results.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "avatar-worker", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Run the worker pool (the default).
+    Run,
+}
+
+/// Everything a worker pool needs.
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    #[command(flatten)]
+    pub storage: StorageSettings,
+    #[command(flatten)]
+    pub image: ImageSettings,
+    #[command(flatten)]
+    pub log: LogSettings,
+    #[command(flatten)]
+    pub worker: WorkerSettings,
+}
+
+/// How jobs are consumed.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerSettings {
+    /// Jobs run at once by this process; 0 means one per CPU core.
+    #[arg(long, env = "AVATARS_CONCURRENCY", default_value_t = 0)]
+    pub concurrency: usize,
+
+    /// Seconds a job may go without its worker's heartbeat before another
+    /// worker takes it over (a worker that crashed or was killed).
+    #[arg(long, env = "AVATARS_ORPHAN_AFTER_SECS", default_value_t = 10)]
+    pub orphan_after_secs: u64,
+
+    /// How many times a job is started before it is given up as failed.
+    #[arg(long, env = "AVATARS_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+
+    /// Seconds a worker lets running jobs finish after SIGTERM before it
+    /// exits and leaves them to other workers.
+    #[arg(long, env = "AVATARS_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Seconds to connect to a URL source.
+    #[arg(long, env = "AVATARS_FETCH_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
+    pub fetch_connect_timeout_secs: u64,
+
+    /// Seconds a whole URL fetch may take.
+    #[arg(long, env = "AVATARS_FETCH_TIMEOUT_SECS", default_value_t = 30)]
+    pub fetch_timeout_secs: u64,
+
+    /// Let URL imports reach loopback and private addresses (tests and
+    /// private deployments only).
+    #[arg(long, env = "AVATARS_ALLOW_PRIVATE_SOURCES", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub allow_private_sources: bool,
+}
+
+impl WorkerSettings {
+    /// The number of jobs run at once.
+    pub fn concurrency(&self) -> usize {
+        match self.concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    pub fn orphan_after(&self) -> Duration {
+        Duration::from_secs(self.orphan_after_secs.max(1))
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
