@@ -1,0 +1,15 @@
+//! Black-box tests: each starts the real `avatar-api` (and, where it says,
+//! real `avatar-worker` processes) against the machine's Redis, under a key
+//! prefix of its own, and an S3-compatible server with a bucket of its own,
+//! and talks to them over HTTP.
+
+mod support;
+
+mod auth;
+mod errors;
+mod jobs;
+mod ordering;
+mod processes;
+mod storage;
+mod uploads;
+mod url_import;

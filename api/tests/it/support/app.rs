@@ -1,0 +1,354 @@
+//! `TestApp`: a running `avatar-api`, optionally with separate
+//! `avatar-worker` processes, under a Redis prefix and a bucket (or data
+//! directory) of its own. Dropping it kills the processes and removes the
+//! test's Redis keys.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+use super::s3;
+
+/// The HS256 secret every test API is started with.
+pub const SECRET: &str = "integration-test-secret-0123456789";
+
+/// Where a test app stores avatars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// A fresh bucket on the test S3 server.
+    S3,
+    /// A fresh local directory, served by the API under /media.
+    Local,
+}
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    storage: Storage,
+    in_process_workers: usize,
+    worker_processes: usize,
+    env: Vec<(String, String)>,
+}
+
+impl TestAppBuilder {
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Job slots inside the API process (`--workers N`).
+    pub fn in_process_workers(mut self, n: usize) -> Self {
+        self.in_process_workers = n;
+        self
+    }
+
+    /// Separate `avatar-worker` processes.
+    pub fn worker_processes(mut self, n: usize) -> Self {
+        self.worker_processes = n;
+        self
+    }
+
+    /// An extra environment variable for every process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let prefix = format!("it-{}", ulid::Ulid::generate());
+        let port = s3::free_port();
+        let mut env: Vec<(String, String)> = vec![
+            ("AVATARS_REDIS_URL".into(), redis_url()),
+            ("AVATARS_REDIS_PREFIX".into(), prefix.clone()),
+            ("AVATARS_JWT_SECRET".into(), SECRET.into()),
+            ("AVATARS_ALLOW_PRIVATE_SOURCES".into(), "true".into()),
+            (
+                "AVATARS_LOG".into(),
+                "warn,avatar_api=info,avatar_worker=info".into(),
+            ),
+            ("AVATARS_SHUTDOWN_GRACE_SECS".into(), "5".into()),
+        ];
+        let (bucket, data_dir) = match self.storage {
+            Storage::S3 => {
+                let bucket = s3::fresh_bucket().await;
+                env.extend([
+                    ("AVATARS_S3_BUCKET".into(), bucket.clone()),
+                    ("AVATARS_S3_ENDPOINT".into(), s3::endpoint()),
+                    ("AVATARS_S3_REGION".into(), s3::REGION.into()),
+                    ("AWS_ACCESS_KEY_ID".into(), s3::ACCESS_KEY.into()),
+                    ("AWS_SECRET_ACCESS_KEY".into(), s3::SECRET_KEY.into()),
+                ]);
+                (Some(bucket), None)
+            }
+            Storage::Local => {
+                let dir = std::env::temp_dir().join(&prefix);
+                env.push(("AVATARS_DATA_DIR".into(), dir.display().to_string()));
+                (None, Some(dir))
+            }
+        };
+        env.extend(self.env);
+        let mut app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            prefix,
+            bucket,
+            data_dir,
+            env,
+            api: None,
+            workers: Vec::new(),
+        };
+        app.api = Some(app.spawn_api(port, self.in_process_workers));
+        for _ in 0..self.worker_processes {
+            app.add_worker();
+        }
+        app.wait_until_healthy().await;
+        app
+    }
+}
+
+/// A running API and its workers.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub prefix: String,
+    pub bucket: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    api: Option<Child>,
+    pub workers: Vec<Child>,
+}
+
+impl TestApp {
+    /// An API on S3 storage with two in-process job slots.
+    pub async fn spawn() -> Self {
+        Self::builder().start().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            storage: Storage::S3,
+            in_process_workers: 2,
+            worker_processes: 0,
+            env: Vec::new(),
+        }
+    }
+
+    fn spawn_api(&self, port: u16, workers: usize) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_avatar-api"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--workers",
+                &workers.to_string(),
+            ])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start avatar-api")
+    }
+
+    /// Starts one more `avatar-worker` process.
+    pub fn add_worker(&mut self) {
+        let worker = Command::new(worker_binary())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("AVATARS_CONCURRENCY", "2")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start avatar-worker");
+        self.workers.push(worker);
+    }
+
+    async fn wait_until_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.api.as_mut().map(Child::try_wait) {
+                panic!("avatar-api exited at start-up with {status}");
+            }
+            assert!(Instant::now() < deadline, "avatar-api did not become ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A bearer token for `sub`, valid for an hour.
+    pub fn token(&self, sub: &str) -> String {
+        token_with(json!({"sub": sub, "exp": now() + 3600}))
+    }
+
+    /// A bearer token for `sub` with the admin scope.
+    pub fn admin_token(&self, sub: &str) -> String {
+        token_with(json!({"sub": sub, "exp": now() + 3600, "scope": "openid avatars:admin"}))
+    }
+
+    /// `PUT .../avatarBytes` with `body`, as `sub`.
+    pub async fn put_bytes(
+        &self,
+        sub: &str,
+        user: &str,
+        query: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/api/public/user/{user}/avatarBytes{query}")))
+            .bearer_auth(self.token(sub))
+            .body(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `PUT .../updateAvatarFile` with `body` in the part `avatar`, as `sub`.
+    pub async fn put_file(&self, sub: &str, user: &str, body: Vec<u8>) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new().part(
+            "avatar",
+            reqwest::multipart::Part::bytes(body).file_name("photo.bin"),
+        );
+        self.client
+            .put(self.url(&format!("/api/public/user/{user}/updateAvatarFile")))
+            .bearer_auth(self.token(sub))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `PUT .../avatar` with `{"avatarUrl": url}`, as `sub`.
+    pub async fn put_url(
+        &self,
+        sub: &str,
+        user: &str,
+        query: &str,
+        url: &str,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/api/public/user/{user}/avatar{query}")))
+            .bearer_auth(self.token(sub))
+            .json(&json!({"avatarUrl": url}))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `GET .../avatar`, as `sub`.
+    pub async fn get_avatar(&self, sub: &str, user: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/api/public/user/{user}/avatar")))
+            .bearer_auth(self.token(sub))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `GET /jobs/{id}` as `sub`.
+    pub async fn get_job(&self, sub: &str, id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/api/public/jobs/{id}")))
+            .bearer_auth(self.token(sub))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Polls the job until it has ended, and returns its final state.
+    pub async fn job_outcome(&self, sub: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job: Value = self.get_job(sub, id).await.json().await.expect("json");
+            if matches!(job["status"].as_str(), Some("completed" | "failed")) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not end: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Downloads a returned avatarUrl.
+    pub async fn download(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.expect("download failed")
+    }
+
+    /// The API process.
+    pub fn api(&mut self) -> &mut Child {
+        self.api.as_mut().expect("api process")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for child in self.api.iter_mut().chain(self.workers.iter_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(client) = redis::Client::open(redis_url())
+            && let Ok(mut conn) = client.get_connection()
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}:*", self.prefix))
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        }
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The Redis the tests use.
+pub fn redis_url() -> String {
+    std::env::var("AVATARS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// An HS256 token with these claims.
+pub fn token_with(claims: Value) -> String {
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("cannot sign a token")
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// The `avatar-worker` binary of this build, built first if needed.
+pub fn worker_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let api = PathBuf::from(env!("CARGO_BIN_EXE_avatar-api"));
+            let path = api.with_file_name(format!("avatar-worker{}", std::env::consts::EXE_SUFFIX));
+            if !path.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let mut build = Command::new(cargo);
+                build.args(["build", "-p", "avatar-worker", "--bin", "avatar-worker"]);
+                if api.components().any(|c| c.as_os_str() == "release") {
+                    build.arg("--release");
+                }
+                let status = build
+                    .status()
+                    .expect("cannot run cargo to build avatar-worker");
+                assert!(status.success(), "building avatar-worker failed");
+            }
+            path
+        })
+        .clone()
+}
