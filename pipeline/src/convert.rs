@@ -73,7 +73,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{
         BLUE, GREEN, RED, WHITE, bmp_header, decoded, encoded, markers, near, png_header,
-        quadrants, with_exif_orientation,
+        quadrants, with_exif_orientation, with_stray_bytes,
     };
 
     fn small(size: u32) -> Options {
@@ -172,6 +172,16 @@ mod tests {
                 "green for orientation {orientation}"
             );
         }
+    }
+
+    #[test]
+    fn a_jpeg_with_stray_bytes_between_segments_is_converted() {
+        let bytes = with_stray_bytes(&encoded(
+            &DynamicImage::ImageRgb8(quadrants(32)),
+            ImageFormat::Jpeg,
+        ));
+        let pixels = decoded(&convert(&bytes, &small(32)).expect("converts").jpeg);
+        assert!(near(pixels.get_pixel(8, 8).0, RED, 40));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Turns recognised bytes into a [`Frame`]: JPEG goes to libjpeg-turbo in
-//! `jpeg`; PNG, GIF, WebP, BMP and TIFF are decoded here with the `image`
+//! `jpeg`; PNG, GIF, WebP, BMP and TIFF, and the rare JPEG libjpeg-turbo
+//! declines for a harmless irregularity, are decoded here with the `image`
 //! crate, first frame only, after the header has passed the size limits.
 //! Geometry and colour conversion belong to `convert`.
 
@@ -21,8 +22,10 @@ pub(crate) fn decode(
     format: SourceFormat,
     options: &Options,
 ) -> Result<Frame, PipelineError> {
-    if format == SourceFormat::Jpeg {
-        return jpeg::decode(bytes, options);
+    if format == SourceFormat::Jpeg
+        && let Some(frame) = jpeg::decode(bytes, options)?
+    {
+        return Ok(frame);
     }
     let error = |e| from_image(e, format);
     let reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());

@@ -46,6 +46,14 @@ pub(crate) fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
     out
 }
 
+/// A JPEG with two stray bytes after its first segment, as some writers leave.
+pub(crate) fn with_stray_bytes(jpeg: &[u8]) -> Vec<u8> {
+    let first_segment = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
+    let mut out = jpeg.to_vec();
+    out.splice(first_segment..first_segment, [0x00, 0x42]);
+    out
+}
+
 /// The header of a 24-bit BMP of `width` x `height` with no pixel data after it.
 pub(crate) fn bmp_header(width: i32, height: i32) -> Vec<u8> {
     let mut bmp = b"BM".to_vec();

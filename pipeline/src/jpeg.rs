@@ -18,11 +18,14 @@ use crate::{Options, PipelineError};
 /// final Lanczos step has real detail to work from.
 const DECODED_OVER_OUTPUT: u32 = 2;
 
-/// Warnings from libjpeg-turbo that leave a complete, correct image.
-const HARMLESS_WARNINGS: [&str; 2] = ["extraneous bytes before marker", "Unknown APP"];
+/// Warnings from libjpeg-turbo that leave a complete, correct image: stray
+/// bytes between segments, which some writers leave behind.
+const HARMLESS_WARNINGS: [&str; 1] = ["extraneous bytes before marker"];
 
-/// Decodes a JPEG into a frame scaled for an output of `options.size`.
-pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Frame, PipelineError> {
+/// Decodes a JPEG into a frame scaled for an output of `options.size`, or
+/// `None` when libjpeg-turbo declines a file only for a harmless irregularity
+/// in its header, which a more lenient decoder can read.
+pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, PipelineError> {
     let header = JpegHeader::parse(bytes).map_err(|HeaderError::Malformed(why)| {
         PipelineError::Corrupt(format!("the JPEG header is malformed: {why}"))
     })?;
@@ -36,7 +39,11 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Frame, PipelineE
     let side = Frame::side_for(header.width, header.height, options.size);
 
     let mut decompressor = Decompressor::new().map_err(internal)?;
-    let full = decompressor.read_header(bytes).map_err(corrupt)?;
+    let full = match decompressor.read_header(bytes) {
+        Ok(full) => full,
+        Err(e) if is_harmless(&e) => return Ok(None),
+        Err(e) => return Err(corrupt(e)),
+    };
     let scale = scale_for(header.width.min(header.height), side);
     decompressor.set_scaling_factor(scale).map_err(internal)?;
     let scaled = full.scaled(scale);
@@ -72,13 +79,13 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Frame, PipelineE
     let height = u32::try_from(scaled.height).map_err(internal)?;
     let pixels = RgbImage::from_raw(width, height, pixels)
         .ok_or_else(|| PipelineError::Internal("decoded JPEG has the wrong size".into()))?;
-    Ok(Frame {
+    Ok(Some(Frame {
         pixels,
         side,
         orientation: Orientation::from_exif(header.orientation)
             .unwrap_or(Orientation::NoTransforms),
         icc,
-    })
+    }))
 }
 
 /// The strongest IDCT scaling that keeps a `shorter` side of at least
@@ -113,7 +120,7 @@ fn internal(error: impl std::fmt::Display) -> PipelineError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{RED, near};
+    use crate::fixtures::{RED, near, with_stray_bytes};
     use image::{DynamicImage, GrayImage, ImageFormat, Luma};
     use jpeg_encoder::{ColorType, Encoder};
 
@@ -134,17 +141,29 @@ mod tests {
                 &cmyk_jpeg([0, 255, 255, 0], color_type),
                 &Options::default(),
             )
-            .expect("decodes");
+            .expect("decodes")
+            .expect("needs no fallback");
             let pixel = frame.pixels.get_pixel(8, 8).0;
             assert!(near(pixel, RED, 12), "{color_type:?} gives {pixel:?}");
         }
     }
 
     #[test]
+    fn stray_bytes_in_the_header_hand_the_file_to_the_lenient_decoder() {
+        let bytes = with_stray_bytes(&crate::fixtures::encoded(
+            &DynamicImage::ImageRgb8(crate::fixtures::quadrants(16)),
+            ImageFormat::Jpeg,
+        ));
+        assert!(matches!(decode(&bytes, &Options::default()), Ok(None)));
+    }
+
+    #[test]
     fn a_grey_jpeg_becomes_grey_rgb() {
         let grey = DynamicImage::ImageLuma8(GrayImage::from_pixel(16, 16, Luma([90])));
         let bytes = crate::fixtures::encoded(&grey, ImageFormat::Jpeg);
-        let frame = decode(&bytes, &Options::default()).expect("decodes");
+        let frame = decode(&bytes, &Options::default())
+            .expect("decodes")
+            .expect("needs no fallback");
         assert!(near(frame.pixels.get_pixel(8, 8).0, [90, 90, 90], 2));
     }
 

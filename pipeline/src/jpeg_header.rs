@@ -39,8 +39,11 @@ impl JpegHeader {
         let mut icc_chunks: Vec<(u8, u8, &[u8])> = Vec::new();
         let mut at = 2;
         loop {
-            // Markers may be padded with any number of 0xFF bytes.
-            while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            // Like libjpeg, skip stray bytes before a marker, and the 0xFF
+            // padding a marker may have.
+            while bytes.get(at).is_some_and(|&b| b != 0xFF)
+                || (bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF))
+            {
                 at += 1;
             }
             let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
@@ -178,7 +181,7 @@ fn assemble_icc(mut chunks: Vec<(u8, u8, &[u8])>) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{encoded, quadrants, with_exif_orientation};
+    use crate::fixtures::{encoded, quadrants, with_exif_orientation, with_stray_bytes};
     use image::{DynamicImage, ImageFormat};
 
     fn jpeg() -> Vec<u8> {
@@ -222,6 +225,13 @@ mod tests {
         let chunks = vec![(2, 2, &b"world"[..]), (1, 2, &b"hello "[..])];
         assert_eq!(assemble_icc(chunks).as_deref(), Some(&b"hello world"[..]));
         assert_eq!(assemble_icc(vec![(1, 2, &b"half"[..])]), None);
+    }
+
+    #[test]
+    fn stray_bytes_between_segments_are_skipped() {
+        let bytes = with_stray_bytes(&jpeg());
+        let header = JpegHeader::parse(&bytes).expect("parses");
+        assert_eq!((header.width, header.height), (24, 24));
     }
 
     #[test]
