@@ -30,12 +30,13 @@ pub(crate) fn rgb_to_srgb(pixels: &mut RgbImage, profile: &[u8]) {
 /// paper rather than ink (255 is no ink), as Adobe applications write them.
 /// With a CMYK `profile` the conversion follows it; without one, a plain
 /// subtractive formula stands in.
-pub(crate) fn cmyk_to_srgb(cmyk: &[u8], inverted: bool, profile: Option<&[u8]>) -> Vec<u8> {
-    let ink: Vec<u8> = if inverted {
-        cmyk.iter().map(|&v| 255 - v).collect()
-    } else {
-        cmyk.to_vec()
-    };
+pub(crate) fn cmyk_to_srgb(mut ink: Vec<u8>, inverted: bool, profile: Option<&[u8]>) -> Vec<u8> {
+    if inverted {
+        // Paper amounts become ink amounts, in place to spare a copy.
+        for sample in &mut ink {
+            *sample = 255 - *sample;
+        }
+    }
     if let Some(rgb) = profile.and_then(|profile| cmyk_with_profile(&ink, profile)) {
         return rgb;
     }
@@ -110,7 +111,7 @@ mod tests {
         let ink = [0, 0, 0, 0, 0, 255, 255, 0, 0, 0, 0, 255];
         let paper: Vec<u8> = ink.iter().map(|v| 255 - v).collect();
         let expected = vec![255, 255, 255, 255, 0, 0, 0, 0, 0];
-        assert_eq!(cmyk_to_srgb(&ink, false, None), expected);
-        assert_eq!(cmyk_to_srgb(&paper, true, None), expected);
+        assert_eq!(cmyk_to_srgb(ink.to_vec(), false, None), expected);
+        assert_eq!(cmyk_to_srgb(paper, true, None), expected);
     }
 }

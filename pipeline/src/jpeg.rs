@@ -71,7 +71,7 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
     let icc = header.icc;
     let (pixels, icc) = if cmyk {
         let inverted = header.adobe_transform.is_some();
-        (cmyk_to_srgb(&pixels, inverted, icc.as_deref()), None)
+        (cmyk_to_srgb(pixels, inverted, icc.as_deref()), None)
     } else {
         (pixels, icc)
     };
