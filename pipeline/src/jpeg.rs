@@ -18,6 +18,10 @@ use crate::{Options, PipelineError};
 /// final Lanczos step has real detail to work from.
 const DECODED_OVER_OUTPUT: u32 = 2;
 
+/// The most scans a progressive JPEG may have. Real files have about ten; a
+/// crafted file with thousands makes decoding crawl.
+const MAX_SCANS: u32 = 500;
+
 /// Warnings from libjpeg-turbo that leave a complete, correct image: stray
 /// bytes between segments, which some writers leave behind.
 const HARMLESS_WARNINGS: [&str; 1] = ["extraneous bytes before marker"];
@@ -46,6 +50,7 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
     };
     let scale = scale_for(header.width.min(header.height), side);
     decompressor.set_scaling_factor(scale).map_err(internal)?;
+    decompressor.set_scan_limit(MAX_SCANS).map_err(internal)?;
     let scaled = full.scaled(scale);
     let cmyk = matches!(full.colorspace, Colorspace::CMYK | Colorspace::YCCK);
     let format = if cmyk {
