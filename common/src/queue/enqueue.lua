@@ -1,6 +1,7 @@
 -- Accept a job: stamp it, record it, and add it to the stream, atomically.
 -- KEYS[1] user hash, KEYS[2] job hash, KEYS[3] job stream
--- ARGV[1] job id, ARGV[2] user id, ARGV[3] now (unix ms), ARGV[4] job json
+-- ARGV[1] job id, ARGV[2] user id, ARGV[3] now (unix ms), ARGV[4] job json,
+-- ARGV[5] now (unix us), kept to measure how long jobs wait
 -- The stamp is the acceptance time in unix ms, made strictly greater than the
 -- user's previous stamp, so later acceptance always means a greater stamp.
 local stamp = tonumber(ARGV[3])
@@ -12,6 +13,6 @@ stamp = string.format('%d', stamp)
 redis.call('HSET', KEYS[1], 'last', stamp)
 redis.call('HSET', KEYS[2],
   'id', ARGV[1], 'user', ARGV[2], 'status', 'queued', 'stamp', stamp,
-  'created', ARGV[3], 'updated', ARGV[3], 'attempts', 0)
+  'created', ARGV[3], 'updated', ARGV[3], 'accepted_us', ARGV[5], 'attempts', 0)
 redis.call('XADD', KEYS[3], '*', 'job', ARGV[4], 'stamp', stamp)
 return stamp

@@ -89,6 +89,7 @@ impl JobQueue {
             .arg(job.user.as_str())
             .arg(now_ms())
             .arg(payload)
+            .arg(now_us())
             .invoke_async(&mut conn)
             .await?;
         Ok(Accepted { stamp })
@@ -133,6 +134,8 @@ impl JobQueue {
             .hset(&key, "status", JobStatus::Processing.as_str())
             .ignore()
             .hset(&key, "updated", now_ms())
+            .ignore()
+            .hset(&key, "started_us", now_us())
             .ignore()
             .hincr(&key, "attempts", 1)
             .query_async(&mut conn)
@@ -209,6 +212,14 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// Microseconds since the unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
         .unwrap_or_default()
 }
 

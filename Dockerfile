@@ -1,0 +1,18 @@
+# One image with both binaries: avatar-api and avatar-worker.
+FROM rust:1.95-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake nasm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin avatar-api --bin avatar-worker
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 avatars
+COPY --from=build /src/target/release/avatar-api /src/target/release/avatar-worker /usr/local/bin/
+USER avatars
+EXPOSE 8080
+CMD ["avatar-api"]

@@ -1,0 +1,259 @@
+//! Latency of the whole service, measured against references in the same run.
+//!
+//! Starts the release `avatar-api --workers 2` with local storage against
+//! the Redis at `AVATARS_BENCH_REDIS_URL` (default 127.0.0.1:6379), then
+//! sends `AVATARS_BENCH_JOBS` (default 1000) small synchronous PUTs one
+//! after another, so every job meets idle workers, and reports:
+//! - pick-up: from the job's acceptance (recorded by the enqueue script) to
+//!   a worker starting it (recorded by the worker), both in microseconds;
+//! - round trip: the client's time for the synchronous PUT;
+//!
+//! and, as references, a Redis PING round trip, the conversion alone of the
+//! same image, and the pick-up of apalis-redis 1.0 with a 1 s heartbeat
+//! (40 tasks, each after 250 ms idle).
+//!
+//! Run with `cargo bench -p avatar-api --bench latency`.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apalis::prelude::*;
+use apalis_redis::{Config, RedisStorage};
+use serde_json::{Value, json};
+
+const SECRET: &str = "benchmark-secret-0123456789abcdef";
+
+/// The pause before each job, so that it meets workers blocked waiting.
+const IDLE_GAP: Duration = Duration::from_millis(5);
+
+/// The pause before each apalis-redis task: its workers look for new tasks
+/// right after finishing one, and otherwise only on their heartbeat.
+const APALIS_IDLE_GAP: Duration = Duration::from_millis(250);
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "| {name:<48} | {:>5} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} |",
+        samples.len(),
+        percentile(&samples, 50.0),
+        percentile(&samples, 90.0),
+        percentile(&samples, 99.0),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+fn small_jpeg() -> Vec<u8> {
+    let image = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
+    let mut out = Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+fn token(sub: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": sub, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+#[tokio::main]
+async fn main() {
+    let redis_url = std::env::var("AVATARS_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let jobs: usize = std::env::var("AVATARS_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let prefix = format!("bench-{}", ulid::Ulid::generate());
+    let data_dir = std::env::temp_dir().join(&prefix);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let api = Killed(
+        Command::new(env!("CARGO_BIN_EXE_avatar-api"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+            .env("AVATARS_JWT_SECRET", SECRET)
+            .env("AVATARS_REDIS_URL", &redis_url)
+            .env("AVATARS_REDIS_PREFIX", &prefix)
+            .env("AVATARS_DATA_DIR", &data_dir)
+            .env("AVATARS_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start avatar-api"),
+    );
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "avatar-api did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+
+    let image = small_jpeg();
+    let token = token("bench-user");
+    let url = format!("{base}/api/public/user/me/avatarBytes");
+    // Warm up connections and caches.
+    for _ in 0..20 {
+        let r = http
+            .put(&url)
+            .bearer_auth(&token)
+            .body(image.clone())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(r.status(), 200);
+    }
+
+    let (mut pickup, mut round_trip) = (Vec::with_capacity(jobs), Vec::with_capacity(jobs));
+    for _ in 0..jobs {
+        // Let the workers go idle, as between real requests.
+        tokio::time::sleep(IDLE_GAP).await;
+        let started = Instant::now();
+        let response = http
+            .put(&url)
+            .bearer_auth(&token)
+            .body(image.clone())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 200, "a synchronous PUT did not complete");
+        let body: Value = response.json().await.expect("json");
+        round_trip.push(started.elapsed().as_secs_f64() * 1e3);
+        let id = body["jobId"].as_str().expect("jobId");
+        let fields: HashMap<String, u64> = redis::cmd("HGETALL")
+            .arg(format!("{prefix}:job:{id}"))
+            .query_async::<HashMap<String, String>>(&mut conn)
+            .await
+            .expect("record")
+            .into_iter()
+            .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
+            .collect();
+        pickup.push((fields["started_us"] - fields["accepted_us"]) as f64 / 1e3);
+    }
+
+    let mut ping = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        let started = Instant::now();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .expect("ping");
+        ping.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+
+    let options = avatar_pipeline::Options::default();
+    let mut convert = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        let started = Instant::now();
+        avatar_pipeline::convert(&image, &options).expect("convert");
+        convert.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+
+    let apalis_samples = apalis_redis_pickup(&redis_url, &prefix, 40).await;
+
+    println!("\nlatency over {jobs} small jobs, idle workers (ms)\n");
+    println!(
+        "| {:<48} | {:>5} | {:>8} | {:>8} | {:>8} | {:>8} |",
+        "measure", "n", "p50", "p90", "p99", "max"
+    );
+    println!(
+        "|{:-<50}|{:->7}|{:->10}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", "", ""
+    );
+    report("pick-up: accepted -> worker starts", pickup);
+    report("round trip: synchronous PUT, local storage", round_trip);
+    report("reference: Redis PING round trip", ping);
+    report("reference: conversion alone, same image", convert);
+    report(
+        "reference: apalis-redis pick-up, 1 s heartbeat",
+        apalis_samples,
+    );
+
+    drop(api);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Pick-up latency of apalis-redis: push one task at a time to a worker
+/// idle for a while, and time until the handler starts.
+async fn apalis_redis_pickup(redis_url: &str, prefix: &str, n: usize) -> Vec<f64> {
+    let queue = format!("{prefix}-apalis-redis");
+    let conn = apalis_redis::connect(redis_url).await.expect("redis");
+    let config = Config::default()
+        .queue(&queue)
+        .heartbeat_interval(Duration::from_secs(1));
+    let mut storage = RedisStorage::<u64>::new(conn.clone()).with_config(config.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let worker = WorkerBuilder::new(format!("{queue}-worker"))
+        .backend(RedisStorage::<u64>::new(conn).with_config(config))
+        .data(tx)
+        .build(
+            |_: u64, tx: Data<tokio::sync::mpsc::UnboundedSender<Instant>>| async move {
+                let _ = tx.send(Instant::now());
+                Ok::<(), BoxDynError>(())
+            },
+        );
+    let handle = tokio::spawn(worker.run());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        tokio::time::sleep(APALIS_IDLE_GAP).await;
+        let pushed = Instant::now();
+        storage.push(i as u64).await.expect("push");
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(started)) => samples.push((started - pushed).as_secs_f64() * 1e3),
+            _ => {
+                println!("apalis-redis: job {i} did not start within 10 s");
+                break;
+            }
+        }
+    }
+    handle.abort();
+    if samples.is_empty() {
+        samples.push(f64::NAN);
+    }
+    samples
+}
