@@ -78,7 +78,7 @@ fn main() {
         found.sort();
         files.extend(found.into_iter().map(|path| (class.to_owned(), path)));
     }
-    let large = if vips {
+    let large = if vips && wanted("large") {
         make_large(&corpus, &work)
     } else {
         Vec::new()
