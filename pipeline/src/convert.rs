@@ -270,6 +270,33 @@ mod tests {
     }
 
     #[test]
+    fn damaged_files_of_every_format_give_errors_not_panics() {
+        let source = DynamicImage::ImageRgb8(quadrants(24));
+        let formats = [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::Gif,
+            ImageFormat::WebP,
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+        ];
+        for format in formats {
+            let bytes = encoded(&source, format);
+            let cuts = (1..bytes.len()).step_by(7).map(|end| bytes[..end].to_vec());
+            let flips = (4..bytes.len()).step_by(5).map(|at| {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= 0xA5;
+                damaged
+            });
+            for damaged in cuts.chain(flips) {
+                if let Err(PipelineError::Internal(why)) = convert(&damaged, &small(16)) {
+                    panic!("{format:?} of {} bytes: {why}", damaged.len());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn invalid_options_are_refused() {
         let bytes = encoded(&DynamicImage::ImageRgb8(quadrants(8)), ImageFormat::Png);
         let quality = Options {
