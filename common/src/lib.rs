@@ -14,6 +14,7 @@
 //! - [`telemetry`]: tracing set-up.
 
 pub mod format;
+pub mod idempotency_key;
 pub mod job;
 pub mod job_id;
 pub mod object_key;
@@ -24,6 +25,7 @@ pub mod storage;
 pub mod telemetry;
 pub mod user_id;
 
+pub use idempotency_key::IdempotencyKey;
 pub use job::{Job, JobFailure, JobRecord, JobSource, JobStatus};
 pub use job_id::JobId;
 pub use object_key::ObjectKey;

@@ -7,9 +7,11 @@
 //! - [`pool`]: the apalis worker with bounded concurrency.
 //! - [`processor`]: one job from source to published avatar.
 //! - [`fetch`] and [`address`]: URL sources, public addresses only.
+//! - [`maintenance`]: due retries and the deletion of superseded avatars.
 
 pub mod address;
 pub mod fetch;
+pub mod maintenance;
 pub mod pool;
 pub mod processor;
 pub mod settings;
@@ -20,6 +22,25 @@ use tokio_util::sync::CancellationToken;
 
 pub use pool::run_pool;
 pub use settings::{Cli, Command, Settings};
+
+/// Queues again the jobs that failed on the service's own faults (or all
+/// failed jobs, with `all`), and prints how many.
+pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()> {
+    let (_, queue) = avatar_common::queue::open(&settings.redis)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
+                settings.redis.redis_url
+            )
+        })?;
+    let moved = queue
+        .requeue_failed(all)
+        .await
+        .context("cannot queue the failed jobs again")?;
+    println!("queued {moved} failed job(s) again");
+    Ok(())
+}
 
 /// Runs a stand-alone worker process until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {

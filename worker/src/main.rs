@@ -9,6 +9,7 @@ async fn main() -> std::process::ExitCode {
     avatar_common::telemetry::init(&cli.settings.log);
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => avatar_worker::run(cli.settings).await,
+        Command::RequeueFailed { all } => avatar_worker::requeue_failed(cli.settings, all).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

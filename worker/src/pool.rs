@@ -2,6 +2,7 @@
 //! concurrency, started by `avatar-worker` and by `avatar-api --workers N`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use apalis::prelude::*;
@@ -10,12 +11,13 @@ use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::{FetchLimits, Fetcher};
-use crate::processor::Processor;
+use crate::maintenance;
+use crate::processor::{Processor, RetryPolicy};
 use crate::settings::Settings;
 
 /// How long one blocking read of the stream waits before looking for
 /// orphaned jobs again; also the longest a stopping worker waits for a read.
-const BLOCK: std::time::Duration = std::time::Duration::from_secs(1);
+const BLOCK: Duration = Duration::from_secs(1);
 
 /// Runs a worker pool until `shutdown` is cancelled, then lets running jobs
 /// finish within the grace period and hands back the rest.
@@ -30,7 +32,7 @@ pub async fn run_pool(
     let name = format!("worker-{}", ulid::Ulid::generate());
     let consumer = Consumer::new(
         client,
-        queue,
+        queue.clone(),
         name.clone(),
         ConsumerSettings {
             block: BLOCK,
@@ -40,14 +42,14 @@ pub async fn run_pool(
     .await
     .context("cannot register the worker with Redis")?;
     let fetcher = Fetcher::new(&FetchLimits {
-        connect_timeout: std::time::Duration::from_secs(settings.worker.fetch_connect_timeout_secs),
-        total_timeout: std::time::Duration::from_secs(settings.worker.fetch_timeout_secs),
+        connect_timeout: Duration::from_secs(settings.worker.fetch_connect_timeout_secs),
+        total_timeout: Duration::from_secs(settings.worker.fetch_timeout_secs),
         max_bytes: settings.image.max_upload_bytes,
         allow_private: settings.worker.allow_private_sources,
     })
     .context("cannot build the HTTP client for URL sources")?;
     let processor = Arc::new(Processor {
-        storage,
+        storage: storage.clone(),
         fetcher,
         options: avatar_pipeline::Options {
             size: settings.image.avatar_size,
@@ -55,7 +57,18 @@ pub async fn run_pool(
             max_pixels: settings.image.max_pixels,
         },
         max_attempts: settings.worker.max_attempts,
+        retry: RetryPolicy {
+            base: Duration::from_millis(settings.worker.retry_base_ms),
+            max_delay: Duration::from_secs(settings.worker.retry_max_delay_secs),
+            budget: Duration::from_secs(settings.worker.retry_budget_secs),
+        },
+        retention: Duration::from_secs(settings.worker.superseded_retention_secs),
     });
+    let upkeep = tokio::spawn(maintenance::run(
+        queue.clone(),
+        storage.clone(),
+        shutdown.clone(),
+    ));
 
     let worker = WorkerBuilder::new(name.as_str())
         .backend(StreamBackend::new(consumer))
@@ -76,6 +89,7 @@ pub async fn run_pool(
             tracing::warn!(?grace, "jobs still running after the grace period; other workers will take them over");
         }
     }
+    upkeep.abort();
     tracing::info!(worker = %name, "worker pool stopped");
     Ok(())
 }

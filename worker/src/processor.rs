@@ -15,9 +15,9 @@ use tracing::Instrument;
 
 use crate::fetch::{FetchError, Fetcher};
 
-/// In-job retries of a storage or Redis call before the job is left to be
-/// taken up again after the orphan window.
-const QUICK_RETRIES: u32 = 3;
+/// In-job retries of a storage or Redis call before the job is scheduled to
+/// run again later.
+const QUICK_RETRIES: u32 = 2;
 /// The first pause between in-job retries; each next one is four times longer.
 const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -29,12 +29,53 @@ enum Outcome {
     Retry(String),
 }
 
+impl Outcome {
+    fn logged(self, cause: &str) -> Self {
+        tracing::warn!(%cause, "retry budget spent");
+        self
+    }
+}
+
+/// When a job whose store or Redis calls failed runs again.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// The pause before the first retry; each next one doubles.
+    pub base: Duration,
+    /// The longest pause.
+    pub max_delay: Duration,
+    /// How long after acceptance a job may still be retried.
+    pub budget: Duration,
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `retries + 1`: exponential, capped,
+    /// with "equal jitter" (half fixed, half random) so that jobs failed by
+    /// one outage do not all come back at once.
+    pub fn delay(&self, retries: u32) -> Duration {
+        let exponential = self
+            .base
+            .saturating_mul(2u32.saturating_pow(retries.min(20)));
+        let capped = exponential.min(self.max_delay);
+        capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
+    }
+
+    /// Whether a job whose budget started at `from` (unix ms) is out of it.
+    fn budget_spent(&self, from: u64) -> bool {
+        let elapsed = avatar_common::queue::now_ms().saturating_sub(from);
+        elapsed >= self.budget.as_millis() as u64
+    }
+}
+
 /// Runs jobs; shared by all concurrent jobs of a worker pool.
 pub struct Processor {
     pub storage: Storage,
     pub fetcher: Fetcher,
     pub options: Options,
+    /// Interrupted attempts after which a job is given up.
     pub max_attempts: u32,
+    pub retry: RetryPolicy,
+    /// How long a replaced avatar stays before it is deleted.
+    pub retention: Duration,
 }
 
 impl Processor {
@@ -47,14 +88,17 @@ impl Processor {
 
     async fn run_in_span(&self, delivery: Delivery) {
         let started = std::time::Instant::now();
-        let attempts = match delivery.queue().start(&delivery.job.id).await {
-            Ok(n) => n,
+        let start = match delivery.queue().start(&delivery.job.id).await {
+            Ok(start) => start,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot mark the job started; leaving it for a retry");
+                tracing::warn!(error = %e, "cannot mark the job started; it will be taken over after the orphan window");
                 return;
             }
         };
-        let outcome = if attempts > self.max_attempts {
+        // Attempts that neither ended nor scheduled a retry were cut short:
+        // their worker died. A job that keeps killing workers is given up.
+        let interrupted = start.attempts.saturating_sub(start.retries + 1);
+        let outcome = if interrupted >= self.max_attempts {
             Outcome::Failed(JobFailure::new(
                 FailureCode::Unavailable,
                 format!(
@@ -65,30 +109,54 @@ impl Processor {
         } else {
             self.attempt(&delivery).await
         };
+        let outcome = match outcome {
+            Outcome::Retry(reason) if self.retry.budget_spent(start.retry_from) => {
+                Outcome::Failed(JobFailure::new(
+                    FailureCode::Unavailable,
+                    format!(
+                        "the service could not store the avatar within {} s; please try again later",
+                        self.retry.budget.as_secs()
+                    ),
+                ))
+                .logged(&reason)
+            }
+            other => other,
+        };
         match outcome {
             Outcome::Completed(key) => {
-                let recorded = retry(|| delivery.complete(&key)).await;
-                match recorded {
-                    Ok(_replaced) => {
-                        tracing::info!(ms = started.elapsed().as_millis() as u64, key = %key, "completed");
+                match retry(|| delivery.complete(&key, self.retention)).await {
+                    Ok(current) => {
+                        tracing::info!(ms = started.elapsed().as_millis() as u64, key = %key, current, "completed");
                         self.discard_source(&delivery).await;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "stored the avatar but cannot record it; leaving the job for a retry")
+                        tracing::warn!(error = %e, "stored the avatar but cannot record it; it will be taken over after the orphan window")
                     }
                 }
             }
             Outcome::Failed(failure) => match retry(|| delivery.fail(&failure)).await {
                 Ok(()) => {
                     tracing::info!(code = failure.code.as_str(), reason = %failure.message, "failed");
-                    self.discard_source(&delivery).await;
+                    // A job given up on the service's own faults keeps its
+                    // source, so that an operator can queue it again.
+                    if failure.code != FailureCode::Unavailable {
+                        self.discard_source(&delivery).await;
+                    }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot record the failure; leaving the job for a retry")
+                    tracing::warn!(error = %e, "cannot record the failure; it will be taken over after the orphan window")
                 }
             },
             Outcome::Retry(reason) => {
-                tracing::warn!(attempts, %reason, "attempt failed; the job will be taken up again");
+                let delay = self.retry.delay(start.retries);
+                match delivery.retry_later(delay, &reason).await {
+                    Ok(()) => {
+                        tracing::warn!(attempts = start.attempts, ?delay, %reason, "attempt failed; retrying later")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, %reason, "attempt failed and cannot be rescheduled; it will be taken over after the orphan window")
+                    }
+                }
             }
         }
     }
@@ -205,6 +273,28 @@ where
                 pause *= 4;
             }
             other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_exponentially_with_jitter_up_to_the_cap() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            budget: Duration::from_secs(300),
+        };
+        for retries in 0..12 {
+            let full =
+                (Duration::from_millis(500) * 2u32.pow(retries)).min(Duration::from_secs(30));
+            for _ in 0..50 {
+                let delay = policy.delay(retries);
+                assert!(delay >= full / 2 && delay <= full, "{retries}: {delay:?}");
+            }
         }
     }
 }

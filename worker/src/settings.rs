@@ -20,6 +20,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the worker pool (the default).
     Run,
+    /// Queue again the jobs that failed because Redis or the object store
+    /// was unavailable for longer than the retry budget.
+    RequeueFailed {
+        /// Queue every failed job again, bad images included.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// Everything a worker pool needs.
@@ -52,6 +59,34 @@ pub struct WorkerSettings {
     /// How many times a job is started before it is given up as failed.
     #[arg(long, env = "AVATARS_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+
+    /// First pause, in milliseconds, before retrying a job whose store or
+    /// Redis call failed; each next pause doubles, with jitter.
+    #[arg(long, env = "AVATARS_RETRY_BASE_MS", default_value_t = 500)]
+    pub retry_base_ms: u64,
+
+    /// Longest pause between two retries of a job, in seconds.
+    #[arg(long, env = "AVATARS_RETRY_MAX_DELAY_SECS", default_value_t = 30)]
+    pub retry_max_delay_secs: u64,
+
+    /// Seconds from a job's acceptance after which faults of the service's
+    /// own (store or Redis unreachable) fail it instead of retrying it.
+    #[arg(long, env = "AVATARS_RETRY_BUDGET_SECS", default_value_t = 300)]
+    pub retry_budget_secs: u64,
+
+    /// Seconds a replaced avatar stays in the store, so that cached URLs
+    /// keep working for a while, before it is deleted.
+    #[arg(
+        long,
+        env = "AVATARS_SUPERSEDED_RETENTION_SECS",
+        default_value_t = 3600
+    )]
+    pub superseded_retention_secs: u64,
+
+    /// Address the worker serves Prometheus metrics on (`/metrics`);
+    /// unset: none. Inside the API process, the API's /metrics has them.
+    #[arg(long, env = "AVATARS_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 
     /// Seconds a worker lets running jobs finish after SIGTERM before it
     /// exits and leaves them to other workers.

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::submit::{Source, WaitQuery, submit, wait_window};
+use super::submit::{Preferences, Source, WaitQuery, submit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -46,9 +46,9 @@ pub async fn from_bytes(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.may_act_on(&user_id)?;
-    let wait = wait_window(&state, &query, &headers)?;
+    let preferences = Preferences::read(&state, &query, &headers)?;
     let body = body.map_err(|e| body_error(e.status(), e.body_text(), state.max_upload_bytes))?;
-    submit(&state, user, Source::Bytes(body), wait).await
+    submit(&state, user, Source::Bytes(body), preferences).await
 }
 
 /// `PUT /user/{USER_ID}/updateAvatarFile`: the image is the multipart part
@@ -62,7 +62,7 @@ pub async fn from_multipart(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.may_act_on(&user_id)?;
-    let wait = wait_window(&state, &query, &headers)?;
+    let preferences = Preferences::read(&state, &query, &headers)?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::InvalidRequest(format!(
             "send a multipart/form-data body with the image in a part named {AVATAR_PART:?} ({})",
@@ -87,7 +87,7 @@ pub async fn from_multipart(
                 .map_err(|e| multipart_error(&e, limit))?;
         }
     };
-    submit(&state, user, Source::Bytes(image), wait).await
+    submit(&state, user, Source::Bytes(image), preferences).await
 }
 
 /// The body of `PUT /user/{USER_ID}/avatar`.
@@ -107,7 +107,7 @@ pub async fn from_url(
     body: Result<Json<UrlBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.may_act_on(&user_id)?;
-    let wait = wait_window(&state, &query, &headers)?;
+    let preferences = Preferences::read(&state, &query, &headers)?;
     let Json(body) = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
             limit: state.max_upload_bytes,
@@ -123,7 +123,7 @@ pub async fn from_url(
             .map_err(|e: avatar_common::source_url::InvalidSourceUrl| {
                 ApiError::InvalidRequest(e.to_string())
             })?;
-    submit(&state, user, Source::Url(url), wait).await
+    submit(&state, user, Source::Url(url), preferences).await
 }
 
 fn body_error(status: StatusCode, text: String, limit: u64) -> ApiError {

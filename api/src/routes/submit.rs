@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use avatar_common::format::{ACCEPTED_NAMES, SNIFF_LEN, sniff};
+use avatar_common::idempotency_key::InvalidIdempotencyKey;
 use avatar_common::storage::ObjectKind;
-use avatar_common::{Job, JobId, JobSource, JobStatus, ObjectKey, SourceUrl, UserId};
+use avatar_common::{
+    IdempotencyKey, Job, JobId, JobSource, JobStatus, ObjectKey, SourceUrl, UserId,
+};
 use axum::Json;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -37,7 +40,7 @@ pub enum Source {
 
 /// How long to wait for the job: `?wait=N` (0 to 30 s), else 0 with
 /// `Prefer: respond-async`, else the default.
-pub fn wait_window(
+fn wait_window(
     state: &AppState,
     query: &WaitQuery,
     headers: &HeaderMap,
@@ -63,12 +66,45 @@ pub fn wait_window(
     })
 }
 
+/// How long an idempotency key names its job.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How a PUT asks to be handled: its wait window and idempotency key.
+pub struct Preferences {
+    pub wait: Duration,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl Preferences {
+    /// Reads `?wait=`, `Prefer` and `Idempotency-Key`.
+    pub fn read(
+        state: &AppState,
+        query: &WaitQuery,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let idempotency_key = match headers.get("idempotency-key") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.parse::<IdempotencyKey>().ok())
+                    .ok_or_else(|| ApiError::InvalidRequest(InvalidIdempotencyKey.to_string()))?,
+            ),
+        };
+        Ok(Self {
+            wait: wait_window(state, query, headers)?,
+            idempotency_key,
+        })
+    }
+}
+
 /// Accepts a new avatar for `user` and answers as the API contract says.
 pub async fn submit(
     state: &Arc<AppState>,
     user: UserId,
     source: Source,
-    wait: Duration,
+    preferences: Preferences,
 ) -> Result<Response, ApiError> {
     let id = JobId::generate();
     let (source, staged) = match source {
@@ -81,13 +117,29 @@ pub async fn submit(
         Source::Url(url) => (JobSource::Url { url }, None),
     };
     let job = Job { id, user, source };
-    if let Err(e) = state.queue.enqueue(&job).await {
+    let idempotency = preferences
+        .idempotency_key
+        .as_ref()
+        .map(|k| (k, IDEMPOTENCY_TTL));
+    let enqueued = match state.queue.enqueue(&job, idempotency).await {
+        Ok(enqueued) => enqueued,
+        Err(e) => {
+            if let Some(key) = staged {
+                let _ = state.storage.delete(&key).await;
+            }
+            return Err(e.into());
+        }
+    };
+    if enqueued.repeated {
         if let Some(key) = staged {
             let _ = state.storage.delete(&key).await;
         }
-        return Err(e.into());
+        tracing::info!(job_id = %enqueued.id, user_id = %job.user, "repeated request; answering for the earlier job");
+    } else {
+        tracing::info!(job_id = %id, user_id = %job.user, "accepted");
     }
-    tracing::info!(job_id = %id, user_id = %job.user, "accepted");
+    let id = enqueued.id;
+    let wait = preferences.wait;
     if wait.is_zero() {
         return Ok(accepted(id, JobStatus::Queued));
     }

@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod errors;
+mod idempotency;
 mod jobs;
 mod ordering;
 mod processes;

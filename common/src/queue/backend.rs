@@ -246,12 +246,21 @@ impl Delivery {
         &self.consumer.queue
     }
 
-    /// Records the job as completed with its avatar at `key`; returns the
-    /// key of the avatar this one replaced as current, if any.
-    pub async fn complete(&self, key: &ObjectKey) -> Result<Option<ObjectKey>, QueueError> {
+    /// Records the job as completed with its avatar at `key`; returns
+    /// whether it became the user's current avatar. The avatar no longer
+    /// current is deleted after `retention`.
+    pub async fn complete(&self, key: &ObjectKey, retention: Duration) -> Result<bool, QueueError> {
         self.consumer
             .queue
-            .complete(&self.job, &self.entry, self.stamp, key)
+            .complete(&self.job, &self.entry, self.stamp, key, retention)
+            .await
+    }
+
+    /// Takes the job off the stream to run again after `delay`.
+    pub async fn retry_later(&self, delay: Duration, reason: &str) -> Result<(), QueueError> {
+        self.consumer
+            .queue
+            .retry_later(&self.job.id, &self.entry, delay, reason)
             .await
     }
 

@@ -1,7 +1,7 @@
 //! `Keys`: the names of every Redis key the service uses, all under one
 //! prefix so that deployments (and tests) can share a Redis server.
 
-use crate::{JobId, UserId};
+use crate::{IdempotencyKey, JobId, UserId};
 
 /// The consumer group every worker reads the job stream through.
 pub const CONSUMER_GROUP: &str = "workers";
@@ -32,6 +32,31 @@ impl Keys {
     /// A user's current avatar and last accepted update.
     pub fn user(&self, user: &UserId) -> String {
         format!("{}:user:{user}", self.prefix)
+    }
+
+    /// The prefix of job records; a record's key is this plus the job id.
+    pub fn job_prefix(&self) -> String {
+        format!("{}:job:", self.prefix)
+    }
+
+    /// Jobs waiting to be retried, scored by when (unix ms).
+    pub fn retry_set(&self) -> String {
+        format!("{}:retry", self.prefix)
+    }
+
+    /// Jobs that failed, scored by when (unix ms).
+    pub fn failed_set(&self) -> String {
+        format!("{}:failed", self.prefix)
+    }
+
+    /// Object keys to delete, scored by when they may go (unix ms).
+    pub fn garbage_set(&self) -> String {
+        format!("{}:garbage", self.prefix)
+    }
+
+    /// The job a user's idempotency key names.
+    pub fn idempotency(&self, user: &UserId, key: &IdempotencyKey) -> String {
+        format!("{}:idem:{user}:{key}", self.prefix)
     }
 
     /// The channel on which finished job ids are published.

@@ -17,7 +17,7 @@ pub use completions::Completions;
 pub use connect::connect;
 pub use error::QueueError;
 pub use keys::Keys;
-pub use store::{Accepted, CurrentAvatar, JobQueue};
+pub use store::{Accepted, CurrentAvatar, JobQueue, Started, now_ms, now_us};
 
 /// Opens the queue the settings name, checking that Redis answers.
 pub async fn open(

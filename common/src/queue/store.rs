@@ -11,7 +11,7 @@ use redis::aio::ConnectionManager;
 use super::keys::CONSUMER_GROUP;
 use super::{Keys, QueueError};
 use crate::job::FailureCode;
-use crate::{Job, JobFailure, JobId, JobRecord, JobStatus, ObjectKey, UserId};
+use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, JobStatus, ObjectKey, UserId};
 
 static ENQUEUE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("enqueue.lua")));
@@ -19,12 +19,35 @@ static COMPLETE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("complete.lua")));
 static FAIL: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("fail.lua")));
+static RETRY: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("retry.lua")));
+static REQUEUE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("requeue.lua")));
 
 /// A job the queue accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepted {
-    /// The acceptance stamp: unix ms, strictly increasing per user.
+    /// The job: the one enqueued, or the earlier one of a repeated
+    /// idempotency key.
+    pub id: JobId,
+    /// The acceptance stamp: unix ms, strictly increasing per user; 0 for a
+    /// repeat.
     pub stamp: u64,
+    /// Whether an earlier job with the same idempotency key was returned.
+    pub repeated: bool,
+}
+
+/// A job a worker has begun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// How many earlier attempts ended in a scheduled retry; the others were
+    /// interrupted (their worker died) or are this one.
+    pub retries: u32,
+    /// When the retry budget started to run (unix ms): the acceptance, or
+    /// the last time an operator queued the job again.
+    pub retry_from: u64,
 }
 
 /// A user's current avatar.
@@ -76,23 +99,47 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Records `job` as queued and adds it to the stream.
-    pub async fn enqueue(&self, job: &Job) -> Result<Accepted, QueueError> {
+    /// Records `job` as queued and adds it to the stream; with an
+    /// idempotency key seen before for the same user (within
+    /// `idempotency_ttl`), returns the earlier job instead.
+    pub async fn enqueue(
+        &self,
+        job: &Job,
+        idempotency: Option<(&IdempotencyKey, Duration)>,
+    ) -> Result<Accepted, QueueError> {
         let payload = serde_json::to_string(job)
             .map_err(|e| QueueError::Corrupt(format!("cannot encode job: {e}")))?;
+        let (idem_key, idem_value, idem_ttl) = match idempotency {
+            Some((key, ttl)) => (
+                self.keys.idempotency(&job.user, key),
+                key.as_str().to_owned(),
+                ttl.as_secs().max(1),
+            ),
+            None => (self.keys.job(&job.id), String::new(), 0),
+        };
         let mut conn = self.conn.clone();
-        let stamp: u64 = ENQUEUE
+        let (stamp, id): (u64, String) = ENQUEUE
             .key(self.keys.user(&job.user))
             .key(self.keys.job(&job.id))
             .key(self.keys.stream())
+            .key(idem_key)
             .arg(job.id.to_string())
             .arg(job.user.as_str())
             .arg(now_ms())
             .arg(payload)
             .arg(now_us())
+            .arg(idem_value)
+            .arg(idem_ttl)
             .invoke_async(&mut conn)
             .await?;
-        Ok(Accepted { stamp })
+        let id = id
+            .parse::<JobId>()
+            .map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        Ok(Accepted {
+            id,
+            stamp,
+            repeated: stamp == 0,
+        })
     }
 
     /// The record of job `id`, if it exists.
@@ -124,12 +171,11 @@ impl JobQueue {
         }
     }
 
-    /// Marks the job as being processed and counts the attempt; returns the
-    /// number of attempts so far, this one included.
-    pub async fn start(&self, id: &JobId) -> Result<u32, QueueError> {
+    /// Marks the job as being processed and counts the attempt.
+    pub async fn start(&self, id: &JobId) -> Result<Started, QueueError> {
         let mut conn = self.conn.clone();
         let key = self.keys.job(id);
-        let (attempts,): (u32,) = redis::pipe()
+        let (attempts, retries, retry_from): (u32, Option<u32>, Option<u64>) = redis::pipe()
             .atomic()
             .hset(&key, "status", JobStatus::Processing.as_str())
             .ignore()
@@ -138,38 +184,50 @@ impl JobQueue {
             .hset(&key, "started_us", now_us())
             .ignore()
             .hincr(&key, "attempts", 1)
+            .hget(&key, "retries")
+            .hget(&key, "retry_from")
             .query_async(&mut conn)
             .await?;
-        Ok(attempts)
+        Ok(Started {
+            attempts,
+            retries: retries.unwrap_or(0),
+            retry_from: retry_from.unwrap_or_else(|| id.timestamp_ms()),
+        })
     }
 
     /// Records the job as completed with its avatar at `key`, makes that the
     /// user's current avatar unless a later-accepted one already is, and
-    /// acknowledges the stream entry. Returns the key of the avatar it
-    /// replaced, if it replaced one.
+    /// acknowledges the stream entry. The avatar that is not current after
+    /// this (the one replaced, or this one if a later one is current) is
+    /// scheduled for deletion `retention` from now. Returns whether this
+    /// avatar became current.
     pub async fn complete(
         &self,
         job: &Job,
         entry: &str,
         stamp: u64,
         key: &ObjectKey,
-    ) -> Result<Option<ObjectKey>, QueueError> {
+        retention: Duration,
+    ) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
-        let replaced: Option<String> = COMPLETE
+        let now = now_ms();
+        let promoted: u8 = COMPLETE
             .key(self.keys.job(&job.id))
             .key(self.keys.user(&job.user))
             .key(self.keys.stream())
+            .key(self.keys.garbage_set())
             .arg(CONSUMER_GROUP)
             .arg(entry)
             .arg(stamp)
             .arg(key.as_str())
-            .arg(now_ms())
+            .arg(now)
             .arg(self.record_ttl.as_secs())
             .arg(job.id.to_string())
             .arg(self.keys.finished_channel())
+            .arg(now + retention.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
-        Ok(replaced.and_then(|k| ObjectKey::try_from(k).ok()))
+        Ok(promoted == 1)
     }
 
     /// Records the job as failed and acknowledges its stream entry.
@@ -183,6 +241,7 @@ impl JobQueue {
         let _: i64 = FAIL
             .key(self.keys.job(job))
             .key(self.keys.stream())
+            .key(self.keys.failed_set())
             .arg(CONSUMER_GROUP)
             .arg(entry)
             .arg(failure.code.as_str())
@@ -193,6 +252,99 @@ impl JobQueue {
             .arg(self.keys.finished_channel())
             .invoke_async(&mut conn)
             .await?;
+        Ok(())
+    }
+
+    /// Takes the job off the stream to run again after `delay`.
+    pub async fn retry_later(
+        &self,
+        job: &JobId,
+        entry: &str,
+        delay: Duration,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let now = now_ms();
+        let _: i64 = RETRY
+            .key(self.keys.job(job))
+            .key(self.keys.stream())
+            .key(self.keys.retry_set())
+            .arg(CONSUMER_GROUP)
+            .arg(entry)
+            .arg(now + delay.as_millis() as u64)
+            .arg(job.to_string())
+            .arg(now)
+            .arg(reason)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts retries that are due back on the stream; returns how many.
+    pub async fn promote_due_retries(&self, limit: usize) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let due: Vec<String> = conn
+            .zrangebyscore_limit(self.keys.retry_set(), "-inf", now_ms(), 0, limit as isize)
+            .await?;
+        self.requeue(&self.keys.retry_set(), "retry", &due).await
+    }
+
+    /// Puts failed jobs back on the stream: those that failed on the
+    /// service's own faults (`unavailable`), or every failed job with
+    /// `all`. Returns how many.
+    pub async fn requeue_failed(&self, all: bool) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let failed: Vec<String> = conn.zrange(self.keys.failed_set(), 0, -1).await?;
+        let mut chosen = Vec::new();
+        for id in failed {
+            let code: Option<String> = conn
+                .hget(format!("{}{id}", self.keys.job_prefix()), "error_code")
+                .await?;
+            if all || code.as_deref() == Some(FailureCode::Unavailable.as_str()) {
+                chosen.push(id);
+            }
+        }
+        let mut moved = 0;
+        for batch in chosen.chunks(100) {
+            moved += self
+                .requeue(&self.keys.failed_set(), "failed", batch)
+                .await?;
+        }
+        Ok(moved)
+    }
+
+    async fn requeue(&self, set: &str, kind: &str, ids: &[String]) -> Result<u64, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        Ok(REQUEUE
+            .key(self.keys.stream())
+            .key(set)
+            .arg(kind)
+            .arg(self.keys.job_prefix())
+            .arg(now_ms())
+            .arg(ids)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// Object keys whose deletion is due.
+    pub async fn due_garbage(&self, limit: usize) -> Result<Vec<ObjectKey>, QueueError> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = conn
+            .zrangebyscore_limit(self.keys.garbage_set(), "-inf", now_ms(), 0, limit as isize)
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| ObjectKey::try_from(k).ok())
+            .collect())
+    }
+
+    /// Forgets a deleted object.
+    pub async fn forget_garbage(&self, key: &ObjectKey) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.zrem(self.keys.garbage_set(), key.as_str()).await?;
         Ok(())
     }
 
