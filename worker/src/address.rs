@@ -1,8 +1,14 @@
 //! Which network addresses a URL import may connect to: public unicast
 //! only, unless private sources are allowed. IPv4 addresses embedded in IPv6
 //! (mapped, compatible, NAT64, 6to4) are judged as the IPv4 address they carry.
+//! Also [`HostPattern`]: an entry of the optional list of hosts URL imports
+//! are limited to.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use url::Host;
 
 /// Whether `ip` is a public unicast address.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -72,9 +78,134 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     None
 }
 
+/// An entry of `AVATARS_FETCH_ALLOWED_HOSTS`: `example.com` allows that host
+/// only; `*.example.com` allows every subdomain of it, but not
+/// `example.com` itself; an IP address allows that literal address. Host
+/// names are compared in their normalised form (lower case, IDNA, no
+/// trailing dot), so `EXAMPLE.com.` and `example.com` are the same host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(Host<String>),
+    Subdomains(String),
+}
+
+/// Why an allowed-hosts entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a host name, a `*.` wildcard of one, or an IP address")]
+pub struct InvalidHostPattern(String);
+
+impl HostPattern {
+    /// Whether the host of a URL matches this entry.
+    pub fn matches(&self, host: &Host<&str>) -> bool {
+        match (self, host) {
+            (Self::Exact(Host::Domain(allowed)), Host::Domain(name)) => {
+                allowed == name.strip_suffix('.').unwrap_or(name)
+            }
+            (Self::Exact(allowed), _) => allowed == &host.to_owned(),
+            (Self::Subdomains(parent), Host::Domain(name)) => name
+                .strip_suffix('.')
+                .unwrap_or(name)
+                .strip_suffix(parent.as_str())
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+            (Self::Subdomains(_), _) => false,
+        }
+    }
+}
+
+impl FromStr for HostPattern {
+    type Err = InvalidHostPattern;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidHostPattern(s.to_owned());
+        let trimmed = s.trim();
+        let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+        if let Some(parent) = trimmed.strip_prefix("*.") {
+            return match Host::parse(parent) {
+                Ok(Host::Domain(domain)) if !domain.is_empty() => Ok(Self::Subdomains(domain)),
+                _ => Err(invalid()),
+            };
+        }
+        let host = match trimmed.parse::<Ipv6Addr>() {
+            Ok(v6) => Host::Ipv6(v6),
+            Err(_) => Host::parse(trimmed).map_err(|_| invalid())?,
+        };
+        match &host {
+            Host::Domain(d) if d.is_empty() || d.contains(['/', ':', '@', '*']) => Err(invalid()),
+            _ => Ok(Self::Exact(host)),
+        }
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(host) => write!(f, "{host}"),
+            Self::Subdomains(parent) => write!(f, "*.{parent}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pattern(s: &str) -> HostPattern {
+        s.parse().expect("a host pattern")
+    }
+
+    fn allows(pattern_text: &str, url: &str) -> bool {
+        let url = url::Url::parse(url).expect("a url");
+        pattern(pattern_text).matches(&url.host().expect("a host"))
+    }
+
+    #[test]
+    fn an_exact_entry_allows_that_host_only() {
+        assert!(allows("cdn.example.com", "https://cdn.example.com/a.png"));
+        assert!(allows("CDN.Example.com.", "https://cdn.example.com./a.png"));
+        assert!(!allows(
+            "cdn.example.com",
+            "https://img.cdn.example.com/a.png"
+        ));
+        assert!(!allows(
+            "cdn.example.com",
+            "https://cdn.example.com.evil.net/"
+        ));
+        assert!(!allows("cdn.example.com", "https://evilcdn.example.com/"));
+        assert!(!allows("example.com", "https://93.184.216.34/"));
+    }
+
+    #[test]
+    fn a_wildcard_entry_allows_subdomains_but_not_the_parent() {
+        assert!(allows("*.example.com", "https://a.example.com/"));
+        assert!(allows("*.example.com", "https://a.b.example.com/"));
+        assert!(!allows("*.example.com", "https://example.com/"));
+        assert!(!allows("*.example.com", "https://badexample.com/"));
+        assert!(!allows("*.example.com", "https://example.com.evil.net/"));
+    }
+
+    #[test]
+    fn ip_entries_match_every_spelling_of_that_address() {
+        assert!(allows("127.0.0.2", "http://127.0.0.2:8080/"));
+        assert!(allows("127.0.0.2", "http://0x7f000002/"));
+        assert!(allows("::1", "http://[::1]/"));
+        assert!(allows("[::1]", "http://[0:0::1]/"));
+        assert!(!allows("127.0.0.2", "http://127.0.0.1/"));
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        for s in [
+            "",
+            "*.",
+            "*",
+            "a/b",
+            "http://example.com",
+            "user@host",
+            "*.1.2.3.4",
+        ] {
+            assert!(s.parse::<HostPattern>().is_err(), "{s:?} was accepted");
+        }
+    }
 
     fn public(s: &str) -> bool {
         is_public(s.parse().expect("an address"))

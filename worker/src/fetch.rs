@@ -1,5 +1,6 @@
 //! `Fetcher`: downloads a URL source with connect and total timeouts, a
-//! streamed size cap, at most five redirects, and (unless private sources are
+//! streamed size cap, a minimum transfer rate, at most five redirects, only
+//! to the allowed hosts when a list is set, and (unless private sources are
 //! allowed) only to public addresses, checked on the addresses DNS returned
 //! at connect time and on every redirect target.
 
@@ -11,23 +12,35 @@ use avatar_common::SourceUrl;
 use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
+use tokio::time::Instant;
 use url::{Host, Url};
 
-use crate::address::is_public;
+use crate::address::{HostPattern, is_public};
+use crate::settings::Settings;
 
 /// Redirects followed at most.
 const MAX_REDIRECTS: usize = 5;
 
+/// The slowest transfer accepted when the settings do not say: 10 KiB/s.
+pub const DEFAULT_MIN_BYTES_PER_SEC: u64 = 10 * 1024;
+
+/// The window the transfer rate is measured over when the settings do not say.
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(5);
+
 /// Why a source could not be fetched; messages are shown to the client and
 /// say what was wrong without internal details.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("the avatar URL points to an address that is not allowed")]
     AddressNotAllowed,
+    #[error("the avatar URL points to a host that is not allowed")]
+    HostNotAllowed,
     #[error("the file at the avatar URL is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("fetching the avatar URL timed out")]
     TimedOut,
+    #[error("the avatar URL sent its file too slowly (under {min_bytes_per_sec} bytes per second)")]
+    TooSlow { min_bytes_per_sec: u64 },
     #[error("the avatar URL answered HTTP {0}")]
     Status(u16),
     #[error("the avatar URL redirected more than {MAX_REDIRECTS} times")]
@@ -36,12 +49,30 @@ pub enum FetchError {
     Unreachable,
 }
 
+impl FetchError {
+    /// A stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AddressNotAllowed => "address_not_allowed",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::TooLarge { .. } => "too_large",
+            Self::TimedOut => "timed_out",
+            Self::TooSlow { .. } => "too_slow",
+            Self::Status(_) => "http_status",
+            Self::TooManyRedirects => "too_many_redirects",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// The HTTP client for URL sources.
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     allow_private: bool,
     max_bytes: u64,
+    allowed_hosts: Arc<[HostPattern]>,
+    min_rate: Option<MinRate>,
 }
 
 /// Fetch limits.
@@ -53,42 +84,128 @@ pub struct FetchLimits {
     pub allow_private: bool,
 }
 
+/// What a fetch may reach and how slow it may be, beyond [`FetchLimits`].
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    /// When not empty, the only hosts a fetch (and each redirect) may go to.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// The slowest accepted transfer; `None`: no floor.
+    pub min_rate: Option<MinRate>,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            min_rate: Some(MinRate {
+                bytes_per_sec: DEFAULT_MIN_BYTES_PER_SEC,
+                window: DEFAULT_RATE_WINDOW,
+            }),
+        }
+    }
+}
+
+/// A floor on the transfer rate: each `window` of the body, from the
+/// response headers on, must bring at least `bytes_per_sec * window` bytes,
+/// so a server that trickles cannot hold a worker until the total timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct MinRate {
+    pub bytes_per_sec: u64,
+    pub window: Duration,
+}
+
+impl MinRate {
+    fn bytes_per_window(&self) -> u64 {
+        let bytes = u128::from(self.bytes_per_sec) * self.window.as_millis() / 1000;
+        u64::try_from(bytes).unwrap_or(u64::MAX)
+    }
+}
+
+impl FetchLimits {
+    /// The limits the settings describe.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(settings.worker.fetch_connect_timeout_secs),
+            total_timeout: Duration::from_secs(settings.worker.fetch_timeout_secs),
+            max_bytes: settings.image.max_upload_bytes,
+            allow_private: settings.worker.allow_private_sources,
+        }
+    }
+}
+
+impl FetchPolicy {
+    /// The policy the settings describe.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let worker = &settings.worker;
+        Self {
+            allowed_hosts: worker.fetch_allowed_hosts.clone(),
+            min_rate: (worker.fetch_min_bytes_per_sec > 0).then(|| MinRate {
+                bytes_per_sec: worker.fetch_min_bytes_per_sec,
+                window: Duration::from_secs(worker.fetch_rate_window_secs.max(1)),
+            }),
+        }
+    }
+}
+
 impl Fetcher {
+    /// A fetcher with the default [`FetchPolicy`].
     pub fn new(limits: &FetchLimits) -> Result<Self, reqwest::Error> {
+        Self::with_policy(limits, FetchPolicy::default())
+    }
+
+    /// The fetcher the settings describe.
+    pub fn from_settings(settings: &Settings) -> Result<Self, reqwest::Error> {
+        Self::with_policy(
+            &FetchLimits::from_settings(settings),
+            FetchPolicy::from_settings(settings),
+        )
+    }
+
+    pub fn with_policy(limits: &FetchLimits, policy: FetchPolicy) -> Result<Self, reqwest::Error> {
+        Self::build(limits, policy, Arc::new(PublicOnly))
+    }
+
+    /// `resolver` replaces [`PublicOnly`] in tests only.
+    fn build(
+        limits: &FetchLimits,
+        policy: FetchPolicy,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Self, reqwest::Error> {
         let allow_private = limits.allow_private;
-        let policy = redirect::Policy::custom(move |attempt| {
+        let allowed_hosts: Arc<[HostPattern]> = policy.allowed_hosts.into();
+        let hosts = allowed_hosts.clone();
+        let policy_fn = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error(FetchError::TooManyRedirects)
-            } else if !matches!(attempt.url().scheme(), "http" | "https")
-                || (!allow_private && literal_is_internal(attempt.url()))
-            {
-                attempt.error(FetchError::AddressNotAllowed)
-            } else {
-                attempt.follow()
+                return attempt.error(FetchError::TooManyRedirects);
+            }
+            match check_url(attempt.url(), allow_private, &hosts) {
+                Ok(()) => attempt.follow(),
+                Err(e) => attempt.error(e),
             }
         });
         let mut builder = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.total_timeout)
-            .redirect(policy)
+            .redirect(policy_fn)
             .user_agent(concat!("avatar-service/", env!("CARGO_PKG_VERSION")))
             .no_proxy();
         if !allow_private {
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
+            builder = builder.dns_resolver(resolver);
         }
         Ok(Self {
             client: builder.build()?,
             allow_private,
             max_bytes: limits.max_bytes,
+            allowed_hosts,
+            min_rate: policy.min_rate,
         })
     }
 
-    /// Downloads `url`, refusing bodies over the byte limit as they stream.
+    /// Downloads `url`, refusing bodies over the byte limit or under the
+    /// minimum rate as they stream.
     pub async fn fetch(&self, url: &SourceUrl) -> Result<Bytes, FetchError> {
-        if !self.allow_private && literal_is_internal(url.as_url()) {
-            return Err(FetchError::AddressNotAllowed);
-        }
-        let mut response = self
+        check_url(url.as_url(), self.allow_private, &self.allowed_hosts)?;
+        let response = self
             .client
             .get(url.as_url().clone())
             .send()
@@ -102,26 +219,100 @@ impl Fetcher {
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(FetchError::TooLarge { limit });
         }
+        self.read_body(response).await
+    }
+
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, FetchError> {
+        let limit = self.max_bytes;
+        let mut floor = self.min_rate.map(RateFloor::start);
         let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(FetchError::TooLarge { limit });
+        loop {
+            let next = match &floor {
+                Some(f) => tokio::time::timeout_at(f.window_end, response.chunk())
+                    .await
+                    .ok(),
+                None => Some(response.chunk().await),
+            };
+            if let Some(next) = next {
+                let Some(chunk) = next.map_err(classify)? else {
+                    break;
+                };
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(FetchError::TooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+                if let Some(f) = &mut floor {
+                    f.received(chunk.len());
+                }
             }
-            body.extend_from_slice(&chunk);
+            if let Some(f) = &mut floor {
+                f.check(Instant::now())?;
+            }
         }
         Ok(body.freeze())
     }
 }
 
-/// Whether the URL's host is an IP literal that is not public. Host names
-/// are checked by [`PublicOnly`] on what they resolve to.
-fn literal_is_internal(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
-        Some(Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
-        Some(Host::Domain(_)) => false,
-        None => true,
+/// Measures a transfer against a [`MinRate`], one window at a time.
+struct RateFloor {
+    rate: MinRate,
+    window_end: Instant,
+    in_window: u64,
+}
+
+impl RateFloor {
+    fn start(rate: MinRate) -> Self {
+        Self {
+            rate,
+            window_end: Instant::now() + rate.window,
+            in_window: 0,
+        }
     }
+
+    fn received(&mut self, bytes: usize) {
+        self.in_window = self.in_window.saturating_add(bytes as u64);
+    }
+
+    /// At the end of a window, fails if it brought too little, else starts
+    /// the next one.
+    fn check(&mut self, now: Instant) -> Result<(), FetchError> {
+        if now < self.window_end {
+            return Ok(());
+        }
+        if self.in_window < self.rate.bytes_per_window() {
+            return Err(FetchError::TooSlow {
+                min_bytes_per_sec: self.rate.bytes_per_sec,
+            });
+        }
+        self.window_end = now + self.rate.window;
+        self.in_window = 0;
+        Ok(())
+    }
+}
+
+/// Refuses a URL (the first or a redirect target) whose scheme is not HTTP,
+/// whose host is not on a non-empty allow-list, or, unless private sources
+/// are allowed, whose host is an IP literal that is not public. Host names
+/// are checked by [`PublicOnly`] on what they resolve to.
+fn check_url(url: &Url, allow_private: bool, allowed: &[HostPattern]) -> Result<(), FetchError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FetchError::AddressNotAllowed);
+    }
+    let Some(host) = url.host() else {
+        return Err(FetchError::AddressNotAllowed);
+    };
+    if !allowed.is_empty() && !allowed.iter().any(|p| p.matches(&host)) {
+        return Err(FetchError::HostNotAllowed);
+    }
+    let internal = match host {
+        Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
+        Host::Ipv6(ip) => !is_public(IpAddr::V6(ip)),
+        Host::Domain(_) => false,
+    };
+    if internal && !allow_private {
+        return Err(FetchError::AddressNotAllowed);
+    }
+    Ok(())
 }
 
 /// Maps a reqwest error to what the client is told.
@@ -129,10 +320,7 @@ fn classify(error: reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {
         if let Some(fetch) = e.downcast_ref::<FetchError>() {
-            return match fetch {
-                FetchError::TooManyRedirects => FetchError::TooManyRedirects,
-                _ => FetchError::AddressNotAllowed,
-            };
+            return fetch.clone();
         }
         source = e.source();
     }
@@ -159,3 +347,6 @@ impl Resolve for PublicOnly {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

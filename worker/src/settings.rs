@@ -106,6 +106,22 @@ pub struct WorkerSettings {
     #[arg(long, env = "AVATARS_ALLOW_PRIVATE_SOURCES", default_value_t = false,
           action = clap::ArgAction::Set)]
     pub allow_private_sources: bool,
+
+    /// Comma-separated hosts URL imports may fetch from (each redirect
+    /// too): `cdn.example.com` is that host only, `*.example.com` its
+    /// subdomains, an IP address that address. Unset: any public host.
+    #[arg(long, env = "AVATARS_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub fetch_allowed_hosts: Vec<crate::address::HostPattern>,
+
+    /// Slowest accepted URL-import transfer, in bytes per second, measured
+    /// over each window of AVATARS_FETCH_RATE_WINDOW_SECS; 0: no floor.
+    #[arg(long, env = "AVATARS_FETCH_MIN_BYTES_PER_SEC", default_value_t = 10 * 1024)]
+    pub fetch_min_bytes_per_sec: u64,
+
+    /// Seconds over which the URL-import transfer rate is measured.
+    #[arg(long, env = "AVATARS_FETCH_RATE_WINDOW_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub fetch_rate_window_secs: u64,
 }
 
 impl WorkerSettings {
