@@ -2,13 +2,16 @@
 //!
 //! Tokens are JWTs checked against one configured key: an HS256 secret, or
 //! an RS256/ES256 public key. The algorithm is bound to the key, so `none`
-//! and every other algorithm are refused. `exp` is required.
+//! and every other algorithm are refused (an HS256 token made with the
+//! public key as its secret included). `exp` is required; `nbf` is checked
+//! when present, both with the configured leeway.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use avatar_common::UserId;
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -41,8 +44,15 @@ struct Claims {
 impl Verifier {
     /// The verifier the settings describe.
     pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let (key, algorithm) = match (&settings.jwt_secret, &settings.jwt_public_key_file) {
-            (Some(secret), _) => {
+        let secret = settings
+            .jwt_secret
+            .as_ref()
+            .filter(|s| !s.expose_secret().is_empty());
+        let (key, algorithm) = match (secret, &settings.jwt_public_key_file) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "both AVATARS_JWT_SECRET and AVATARS_JWT_PUBLIC_KEY_FILE are set; set only one"
+            ),
+            (Some(secret), None) => {
                 let secret = secret.expose_secret();
                 anyhow::ensure!(
                     secret.len() >= 16,
@@ -73,17 +83,20 @@ impl Verifier {
             ),
         };
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
         validation.leeway = settings.jwt_leeway_secs;
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         if let Some(issuer) = &settings.jwt_issuer {
             validation.set_issuer(&[issuer]);
-            validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+            required.push("iss");
         }
         if let Some(audience) = &settings.jwt_audience {
             validation.set_audience(&[audience]);
             validation.validate_aud = true;
+            required.push("aud");
         }
+        validation.set_required_spec_claims(&required);
         Ok(Self { key, validation })
     }
 
@@ -99,17 +112,17 @@ impl Verifier {
         let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             let message = match e.kind() {
-                ErrorKind::ExpiredSignature => "the bearer token has expired",
-                ErrorKind::ImmatureSignature => "the bearer token is not valid yet",
-                ErrorKind::InvalidSignature => "the bearer token's signature is invalid",
-                ErrorKind::MissingRequiredClaim(_) => {
-                    "the bearer token lacks a required claim (exp, sub)"
+                ErrorKind::ExpiredSignature => "the bearer token has expired".into(),
+                ErrorKind::ImmatureSignature => "the bearer token is not valid yet".into(),
+                ErrorKind::InvalidSignature => "the bearer token's signature is invalid".into(),
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    format!("the bearer token lacks the required claim {claim:?}")
                 }
-                ErrorKind::InvalidIssuer => "the bearer token has the wrong issuer",
-                ErrorKind::InvalidAudience => "the bearer token has the wrong audience",
-                _ => "the bearer token is invalid",
+                ErrorKind::InvalidIssuer => "the bearer token has the wrong issuer".into(),
+                ErrorKind::InvalidAudience => "the bearer token has the wrong audience".into(),
+                _ => "the bearer token is invalid".into(),
             };
-            ApiError::Unauthenticated(message.into())
+            ApiError::Unauthenticated(message)
         })?;
         let user = data.claims.sub.parse::<UserId>().map_err(|_| {
             ApiError::Unauthenticated("the bearer token's sub is not a valid user id".into())
@@ -167,23 +180,29 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthenticated("send an Authorization: Bearer <token> header".into())
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated(
-                    "the Authorization header must be 'Bearer <token>'".into(),
-                )
-            })?;
-        state.verifier.verify(token)
+        // The rate-limit middleware may have checked the token already.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        state.verifier.verify(bearer_token(&parts.headers)?)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthenticated("send an Authorization: Bearer <token> header".into())
+    })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("the Authorization header must be 'Bearer <token>'".into())
+        })
 }

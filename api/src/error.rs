@@ -27,6 +27,15 @@ pub enum ApiError {
     /// A job that ended in failure.
     #[error("{}", .0.message)]
     Job(JobFailure),
+    /// The request head is larger than the limit.
+    #[error("the request headers are larger than the limit of {limit} bytes")]
+    HeadersTooLarge { limit: u64 },
+    /// The client did not send the body in time.
+    #[error("the request body did not arrive within {secs} seconds")]
+    RequestTimeout { secs: u64 },
+    /// A rate limit was reached.
+    #[error("too many requests; retry in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     /// Redis or the object store is unreachable; the cause is logged.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable(String),
@@ -47,6 +56,9 @@ impl ApiError {
                 FailureCode::ImageRejected => StatusCode::UNPROCESSABLE_ENTITY,
                 FailureCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             },
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -61,6 +73,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Job(failure) => failure.code.as_str(),
+            Self::HeadersTooLarge { .. } => "headers_too_large",
+            Self::RequestTimeout { .. } => "request_timeout",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -78,11 +93,26 @@ impl IntoResponse for ApiError {
         }
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unauthenticated(_)) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        match self {
+            Self::Unauthenticated(_) => {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            Self::RateLimited { retry_after_secs } => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after_secs),
+                );
+            }
+            Self::RequestTimeout { .. } => {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
         }
         response
     }

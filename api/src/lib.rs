@@ -5,13 +5,19 @@
 //! # Layout
 //! - [`settings`]: flags and `AVATARS_*` variables.
 //! - [`auth`]: bearer tokens and who may act on whom.
+//! - [`server`]: connections, and the limits on a request's head.
 //! - [`routes`]: the HTTP routes, one file per resource.
+//! - [`request_limits`] and [`rate_limit`]: what one request, one user and
+//!   one client address may ask of the API.
 //! - [`error`]: every error answer, in one shape.
 //! - [`state`]: what the handlers share.
 
 pub mod auth;
 pub mod error;
+pub mod rate_limit;
+pub mod request_limits;
 pub mod routes;
+pub mod server;
 pub mod settings;
 pub mod state;
 
@@ -27,7 +33,12 @@ use tokio_util::sync::CancellationToken;
 pub use settings::{Cli, Settings};
 
 use crate::auth::Verifier;
+use crate::rate_limit::RateLimits;
+use crate::request_limits::RequestLimits;
 use crate::state::AppState;
+
+/// How often the rate limiters forget callers that are back to a full burst.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the API (and its in-process workers) until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -95,16 +106,31 @@ pub async fn serve(
         }
     };
 
+    let rate_limits = Arc::new(RateLimits::from_settings(&settings.limits));
+    tokio::spawn(forget_idle_callers(rate_limits.clone(), shutdown.clone()));
+    let request_limits = RequestLimits {
+        max_header_bytes: u64::from(settings.limits.max_header_bytes),
+        body_timeout: Duration::from_secs(settings.limits.body_timeout_secs),
+    };
+    let router = routes::router(state, rate_limits, request_limits);
+
     tracing::info!(%address, "listening");
-    let stop = shutdown.clone();
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .context("the HTTP server failed")?;
+    server::serve(listener, router, &settings.limits, shutdown.clone()).await;
     tracing::info!("HTTP server stopped");
     if let Some(workers) = workers {
         shutdown.cancel();
         workers.await.context("the worker pool panicked")??;
     }
     Ok(())
+}
+
+/// Lets the rate limiters drop idle callers now and then, until shutdown.
+async fn forget_idle_callers(limits: Arc<RateLimits>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => limits.forget_idle(),
+            () = shutdown.cancelled() => return,
+        }
+    }
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser};
 use secrecy::SecretString;
 
+use crate::rate_limit::ProxyRange;
+
 /// avatar-api: the avatar HTTP API.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "avatar-api", version, about)]
@@ -22,6 +24,8 @@ pub struct Settings {
     pub api: ApiSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub limits: LimitSettings,
     #[command(flatten)]
     pub worker: avatar_worker::Settings,
 }
@@ -52,16 +56,13 @@ pub struct ApiSettings {
 /// How bearer tokens are checked.
 #[derive(Args, Debug, Clone)]
 pub struct AuthSettings {
-    /// HS256 key for bearer tokens.
+    /// HS256 key for bearer tokens, at least 16 bytes.
     #[arg(long, env = "AVATARS_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
 
-    /// PEM public key file for RS256 or ES256 tokens, instead of a secret.
-    #[arg(
-        long,
-        env = "AVATARS_JWT_PUBLIC_KEY_FILE",
-        conflicts_with = "jwt_secret"
-    )]
+    /// PEM public key file for RS256 or ES256 tokens, instead of a secret
+    /// (an empty AVATARS_JWT_SECRET counts as unset).
+    #[arg(long, env = "AVATARS_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
 
     /// Required `iss` claim, if set.
@@ -75,4 +76,51 @@ pub struct AuthSettings {
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     #[arg(long, env = "AVATARS_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
+}
+
+/// How much one caller or one connection may ask of the API.
+#[derive(Args, Debug, Clone)]
+pub struct LimitSettings {
+    /// Avatar changes per minute one user may make on average; 0: no
+    /// per-user limit. Counted per API process.
+    #[arg(long, env = "AVATARS_USER_RATE_PER_MINUTE", default_value_t = 30)]
+    pub user_rate_per_minute: u32,
+
+    /// Avatar changes one user may make in a quick burst before the
+    /// per-minute rate applies.
+    #[arg(long, env = "AVATARS_USER_RATE_BURST", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub user_rate_burst: u32,
+
+    /// PUT requests per minute one client address may make on average,
+    /// whoever it authenticates as; 0 (the default): no per-address limit.
+    #[arg(long, env = "AVATARS_CLIENT_RATE_PER_MINUTE", default_value_t = 0)]
+    pub client_rate_per_minute: u32,
+
+    /// PUT requests one client address may make in a quick burst.
+    #[arg(long, env = "AVATARS_CLIENT_RATE_BURST", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub client_rate_burst: u32,
+
+    /// Comma-separated proxy addresses or CIDR ranges whose
+    /// X-Forwarded-For header names the client; from anyone else the
+    /// header is ignored. Unset: the peer address is the client.
+    #[arg(long, env = "AVATARS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyRange>,
+
+    /// Largest request head (request line and headers), in bytes.
+    #[arg(long, env = "AVATARS_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(8 * 1024..=1024 * 1024))]
+    pub max_header_bytes: u32,
+
+    /// Seconds a client has to send a request's head; an idle keep-alive
+    /// connection is closed after as long.
+    #[arg(long, env = "AVATARS_HEADER_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "AVATARS_BODY_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
 }

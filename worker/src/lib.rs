@@ -7,9 +7,11 @@
 //! - [`pool`]: the apalis worker with bounded concurrency.
 //! - [`processor`]: one job from source to published avatar.
 //! - [`fetch`] and [`address`]: URL sources, public addresses only.
+//! - [`convert`]: the pipeline on local files, for operators and benchmarks.
 //! - [`maintenance`]: due retries and the deletion of superseded avatars.
 
 pub mod address;
+pub mod convert;
 pub mod fetch;
 pub mod maintenance;
 pub mod pool;

@@ -10,6 +10,12 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => avatar_worker::run(cli.settings).await,
         Command::RequeueFailed { all } => avatar_worker::requeue_failed(cli.settings, all).await,
+        Command::Convert {
+            size,
+            quality,
+            out_dir,
+            files,
+        } => avatar_worker::convert::run(&cli.settings.image, size, quality, &out_dir, &files),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

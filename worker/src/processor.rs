@@ -76,6 +76,9 @@ pub struct Processor {
     pub retry: RetryPolicy,
     /// How long a replaced avatar stays before it is deleted.
     pub retention: Duration,
+    /// Fault injection for the fault tests: die between storing an avatar
+    /// and recording it.
+    pub abort_after_store: bool,
 }
 
 impl Processor {
@@ -186,6 +189,10 @@ impl Processor {
         let key = ObjectKey::avatar(delivery.stamp, &job.user);
         let jpeg = Bytes::from(avatar);
         match retry(|| self.storage.put(&key, jpeg.clone(), ObjectKind::Avatar)).await {
+            Ok(()) if self.abort_after_store => {
+                tracing::error!(%key, "stored the avatar; aborting before recording it, as AVATARS_FAULT_ABORT_AFTER_STORE asks");
+                std::process::abort();
+            }
             Ok(()) => Outcome::Completed(key),
             Err(e) => Outcome::Retry(format!("storing the avatar: {e}")),
         }

@@ -27,6 +27,22 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Convert local files exactly as a job would, one after another on
+    /// one thread, writing OUT_DIR/<file stem>.jpg.
+    Convert {
+        /// Side of the square avatar (default: AVATARS_AVATAR_SIZE).
+        #[arg(long)]
+        size: Option<u32>,
+        /// JPEG quality (default: AVATARS_JPEG_QUALITY).
+        #[arg(long)]
+        quality: Option<u8>,
+        /// Directory the avatars are written to.
+        #[arg(short = 'o', long = "out-dir")]
+        out_dir: std::path::PathBuf,
+        /// Source image files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 /// Everything a worker pool needs.
@@ -83,6 +99,12 @@ pub struct WorkerSettings {
     )]
     pub superseded_retention_secs: u64,
 
+    /// Fault injection, for fault tests only: the process aborts after
+    /// storing an avatar and before recording it.
+    #[arg(long, env = "AVATARS_FAULT_ABORT_AFTER_STORE", default_value_t = false,
+          action = clap::ArgAction::Set, hide = true)]
+    pub fault_abort_after_store: bool,
+
     /// Address the worker serves Prometheus metrics on (`/metrics`);
     /// unset: none. Inside the API process, the API's /metrics has them.
     #[arg(long, env = "AVATARS_METRICS_LISTEN")]
@@ -122,6 +144,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "AVATARS_FETCH_RATE_WINDOW_SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub fetch_rate_window_secs: u64,
+
+    /// Seconds one job's image conversion may take before the job fails.
+    #[arg(long, env = "AVATARS_JOB_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_timeout_secs: u64,
 }
 
 impl WorkerSettings {

@@ -1,4 +1,6 @@
-//! The HTTP routes, one file per resource, and the router that joins them.
+//! The HTTP routes, one file per resource, and the router that joins them
+//! with the layers every request passes: request limits, rate limits on
+//! the PUT routes, and tracing.
 
 pub mod avatar;
 pub mod health;
@@ -13,19 +15,30 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::rate_limit::{self, Guard, RateLimits};
+use crate::request_limits::{self, RequestLimits};
 use crate::state::AppState;
 
 /// Room for multipart framing on top of the image itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// The whole API.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(
+    state: Arc<AppState>,
+    rate_limits: Arc<RateLimits>,
+    request_limits: RequestLimits,
+) -> Router {
+    let guard = Guard {
+        app: state.clone(),
+        limits: rate_limits,
+    };
     let body_limit = (state.max_upload_bytes + MULTIPART_OVERHEAD) as usize;
     let public = Router::new()
         .route(
@@ -41,6 +54,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::put(avatar::from_bytes),
         )
         .route("/jobs/{job_id}", get(jobs::show))
+        .route_layer(from_fn_with_state(guard, rate_limit::limit_puts))
         .layer(DefaultBodyLimit::max(body_limit));
 
     let mut app = Router::new()
@@ -59,25 +73,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         app = app.nest("/media", media);
     }
 
-    app.with_state(state).layer(
-        TraceLayer::new_for_http()
-            .make_span_with(|request: &Request| {
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("request", method = %request.method(), route)
-            })
-            .on_response(
-                |response: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        status = response.status().as_u16(),
-                        ms = latency.as_millis() as u64,
-                        "answered"
-                    );
-                },
-            ),
-    )
+    app.with_state(state)
+        .layer(from_fn_with_state(
+            request_limits,
+            request_limits::limit_requests,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %request.method(), route)
+                })
+                .on_response(
+                    |response: &axum::response::Response,
+                     latency: Duration,
+                     _span: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            ms = latency.as_millis() as u64,
+                            "answered"
+                        );
+                    },
+                ),
+        )
 }
 
 async fn not_found() -> ApiError {

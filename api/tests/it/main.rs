@@ -3,6 +3,8 @@
 //! prefix of its own, and an S3-compatible server with a bucket of its own,
 //! and talks to them over HTTP.
 
+// Shared with the fault suite, which uses parts these tests do not.
+#[allow(dead_code)]
 mod support;
 
 mod auth;
@@ -11,6 +13,11 @@ mod idempotency;
 mod jobs;
 mod ordering;
 mod processes;
+mod security_auth;
+mod security_fetch;
+mod security_fuzz;
+mod security_inputs;
+mod security_limits;
 mod storage;
 mod uploads;
 mod url_import;

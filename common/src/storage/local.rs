@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use super::{ObjectKind, StorageError};
 use crate::ObjectKey;
@@ -56,20 +56,13 @@ impl LocalStorage {
         let path = self.path(key);
         let dir = path
             .parent()
-            .ok_or_else(|| StorageError::Misconfigured(format!("no parent for {key}")))?;
-        tokio::fs::create_dir_all(dir).await?;
-        let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::generate()));
-        let written = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            file.write_all(&body).await?;
-            file.sync_data().await?;
-            tokio::fs::rename(&tmp, &path).await
-        }
-        .await;
-        if written.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        Ok(written?)
+            .ok_or_else(|| StorageError::Misconfigured(format!("no parent for {key}")))?
+            .to_path_buf();
+        // Plain blocking I/O on the blocking pool: tokio's buffered file can
+        // lose the error of its last write (a full disk) before a sync.
+        tokio::task::spawn_blocking(move || write_atomically(&dir, &path, &body))
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
     }
 
     pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
@@ -107,6 +100,24 @@ impl LocalStorage {
         let _ = tokio::fs::remove_file(&probe).await;
         Ok(())
     }
+}
+
+/// Writes `body` to a temporary file in `dir`, syncs it and renames it to
+/// `path`; on any error the temporary file is removed and `path` is left
+/// as it was.
+fn write_atomically(dir: &Path, path: &Path, body: &[u8]) -> Result<(), StorageError> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::generate()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(body)?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(written?)
 }
 
 #[cfg(test)]

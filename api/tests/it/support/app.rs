@@ -31,6 +31,9 @@ pub struct TestAppBuilder {
     in_process_workers: usize,
     worker_processes: usize,
     env: Vec<(String, String)>,
+    redis_url: Option<String>,
+    s3_endpoint: Option<String>,
+    data_dir: Option<PathBuf>,
 }
 
 impl TestAppBuilder {
@@ -51,6 +54,24 @@ impl TestAppBuilder {
         self
     }
 
+    /// Another Redis than the shared one.
+    pub fn redis_url(mut self, url: &str) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Reach the S3 server through this endpoint (a proxy, say).
+    pub fn s3_endpoint(mut self, endpoint: &str) -> Self {
+        self.s3_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Keep local storage in this directory.
+    pub fn data_dir(mut self, dir: PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
     /// An extra environment variable for every process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
@@ -60,8 +81,9 @@ impl TestAppBuilder {
     pub async fn start(self) -> TestApp {
         let prefix = format!("it-{}", ulid::Ulid::generate());
         let port = s3::free_port();
+        let redis = self.redis_url.clone().unwrap_or_else(redis_url);
         let mut env: Vec<(String, String)> = vec![
-            ("AVATARS_REDIS_URL".into(), redis_url()),
+            ("AVATARS_REDIS_URL".into(), redis.clone()),
             ("AVATARS_REDIS_PREFIX".into(), prefix.clone()),
             ("AVATARS_JWT_SECRET".into(), SECRET.into()),
             ("AVATARS_ALLOW_PRIVATE_SOURCES".into(), "true".into()),
@@ -76,7 +98,10 @@ impl TestAppBuilder {
                 let bucket = s3::fresh_bucket().await;
                 env.extend([
                     ("AVATARS_S3_BUCKET".into(), bucket.clone()),
-                    ("AVATARS_S3_ENDPOINT".into(), s3::endpoint()),
+                    (
+                        "AVATARS_S3_ENDPOINT".into(),
+                        self.s3_endpoint.clone().unwrap_or_else(s3::endpoint),
+                    ),
                     ("AVATARS_S3_REGION".into(), s3::REGION.into()),
                     ("AWS_ACCESS_KEY_ID".into(), s3::ACCESS_KEY.into()),
                     ("AWS_SECRET_ACCESS_KEY".into(), s3::SECRET_KEY.into()),
@@ -84,13 +109,17 @@ impl TestAppBuilder {
                 (Some(bucket), None)
             }
             Storage::Local => {
-                let dir = std::env::temp_dir().join(&prefix);
+                let dir = self
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join(&prefix));
                 env.push(("AVATARS_DATA_DIR".into(), dir.display().to_string()));
                 (None, Some(dir))
             }
         };
         env.extend(self.env);
         let mut app = TestApp {
+            redis_url: redis,
             address: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
             prefix,
@@ -98,9 +127,11 @@ impl TestAppBuilder {
             data_dir,
             env,
             api: None,
+            api_port: port,
             workers: Vec::new(),
         };
         app.api = Some(app.spawn_api(port, self.in_process_workers));
+        app.api_port = port;
         for _ in 0..self.worker_processes {
             app.add_worker();
         }
@@ -111,6 +142,7 @@ impl TestAppBuilder {
 
 /// A running API and its workers.
 pub struct TestApp {
+    pub redis_url: String,
     pub address: String,
     pub client: reqwest::Client,
     pub prefix: String,
@@ -118,6 +150,7 @@ pub struct TestApp {
     pub data_dir: Option<PathBuf>,
     env: Vec<(String, String)>,
     api: Option<Child>,
+    api_port: u16,
     pub workers: Vec<Child>,
 }
 
@@ -133,6 +166,9 @@ impl TestApp {
             in_process_workers: 2,
             worker_processes: 0,
             env: Vec::new(),
+            redis_url: None,
+            s3_endpoint: None,
+            data_dir: None,
         }
     }
 
@@ -150,10 +186,43 @@ impl TestApp {
             .expect("cannot start avatar-api")
     }
 
+    /// Starts the API again (after it was stopped), on the same port.
+    pub async fn restart_api(&mut self, workers: usize) {
+        if let Some(mut old) = self.api.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        self.api = Some(self.spawn_api(self.api_port, workers));
+        self.wait_until_healthy().await;
+    }
+
+    /// Runs `avatar-worker` with `args` (a subcommand) and this app's
+    /// settings; returns its standard output.
+    pub fn worker_command(&self, args: &[&str]) -> String {
+        let output = Command::new(worker_binary())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run avatar-worker");
+        assert!(
+            output.status.success(),
+            "avatar-worker {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Starts one more `avatar-worker` process.
     pub fn add_worker(&mut self) {
+        self.add_worker_with(&[]);
+    }
+
+    /// Starts one more `avatar-worker` process with extra environment.
+    pub fn add_worker_with(&mut self, extra: &[(&str, &str)]) {
         let worker = Command::new(worker_binary())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(extra.iter().copied())
             .env("AVATARS_CONCURRENCY", "2")
             .stdin(Stdio::null())
             .spawn()
@@ -290,7 +359,7 @@ impl Drop for TestApp {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Ok(client) = redis::Client::open(redis_url())
+        if let Ok(client) = redis::Client::open(self.redis_url.as_str())
             && let Ok(mut conn) = client.get_connection()
         {
             let keys: Vec<String> = redis::cmd("KEYS")
@@ -329,25 +398,32 @@ pub fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// The `avatar-worker` binary of this build, built first if needed.
+/// The `avatar-worker` binary of this build, brought up to date once per
+/// test run (cargo builds only this package's binaries for its tests).
 pub fn worker_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let api = PathBuf::from(env!("CARGO_BIN_EXE_avatar-api"));
             let path = api.with_file_name(format!("avatar-worker{}", std::env::consts::EXE_SUFFIX));
-            if !path.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let mut build = Command::new(cargo);
-                build.args(["build", "-p", "avatar-worker", "--bin", "avatar-worker"]);
-                if api.components().any(|c| c.as_os_str() == "release") {
-                    build.arg("--release");
-                }
-                let status = build
-                    .status()
-                    .expect("cannot run cargo to build avatar-worker");
-                assert!(status.success(), "building avatar-worker failed");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args([
+                "build",
+                "--quiet",
+                "-p",
+                "avatar-worker",
+                "--bin",
+                "avatar-worker",
+            ]);
+            if api.components().any(|c| c.as_os_str() == "release") {
+                build.arg("--release");
             }
+            let status = build
+                .status()
+                .expect("cannot run cargo to build avatar-worker");
+            assert!(status.success(), "building avatar-worker failed");
+            assert!(path.exists(), "{} was not built", path.display());
             path
         })
         .clone()
