@@ -1,243 +1,227 @@
-//! Runs the pipeline and `vipsthumbnail` side by side over the same files and
-//! prints, for each class of file, how long each takes, how close each comes
-//! to a reference avatar (SSIM) and how large each output is; then the peak
-//! memory of the pipeline on a 12 MP photo and on a 48 MP JPEG made from it.
+//! Runs `avatar-worker convert` and `vipsthumbnail` side by side over the same
+//! files: for each class of file, ONE process of each over all its files,
+//! both pinned to one core, `VIPS_CONCURRENCY=1`. Prints per class the time
+//! per image of each and their ratio, how close each comes to a reference
+//! avatar (SSIM), how large each output is, and the time of the library call
+//! alone; then the peak memory of each process on a 12 MP and a 48 MP JPEG.
 //!
-//! `AVATARS_TEST_CORPUS=../shared/corpus taskset -c 0 cargo bench -p avatar-pipeline`
-//! (one core; `vipsthumbnail` comes from Debian's `libvips-tools`).
-//! `AVATARS_BENCH_CLASSES=photos,large` limits the run to some classes.
+//! `AVATARS_TEST_CORPUS=../shared/corpus taskset -c 1 cargo bench -p avatar-pipeline`
+//! (`vipsthumbnail` and `vips` come from Debian's `libvips-tools`, `taskset`
+//! and `/usr/bin/time` from `util-linux` and `time`).
+//! `AVATARS_BENCH_CLASSES=photos,24-48mp` limits the run to some classes,
+//! `AVATARS_BENCH_RUNS` sets the timed runs per class (default 5, median
+//! counts), `AVATARS_WORKER_BIN` names the worker binary (default: the one
+//! beside this benchmark, built when missing).
 
+mod classes;
+mod process;
 mod reference;
 mod ssim;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use avatar_pipeline::{Options, convert};
 use image::{DynamicImage, ImageFormat, RgbImage};
 
-/// Timed runs of each converter per file; the median counts.
-const RUNS: usize = 5;
+use crate::classes::Class;
+use crate::process::{Converter, Run};
 
-/// Corpus folders benchmarked, each one class.
-const CLASSES: [&str; 6] = ["photos", "jpeg", "orientation", "png", "webp", "gif"];
-
-/// Upscaling factors for the large JPEGs made from the first photo.
-const LARGE: [(&str, f64); 2] = [("24mp", 1.414), ("48mp", 2.0)];
-
+/// What one class measured.
 struct Measure {
     class: String,
-    ours_ms: f64,
-    vips_ms: Option<f64>,
-    /// SSIM of ours and of vips against the reference, when both are comparable.
-    ssim: Option<(f64, f64)>,
-    /// Output bytes of ours and of vips, when both have the same side.
-    bytes: Option<(usize, usize)>,
+    files: usize,
+    ours: Run,
+    vips: Run,
+    /// Median milliseconds of the library call per image, without the process.
+    library_ms: f64,
+    /// Mean SSIM of ours and of vips against the reference, over the files
+    /// whose outputs have the same side.
+    ssim: (f64, f64),
+    /// Output bytes of ours and of vips, summed over the same files.
+    bytes: (usize, usize),
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    if let [flag, file] = args.as_slice()
-        && flag == "--peak-memory"
-    {
-        peak_memory(Path::new(file));
+    let corpus = match std::env::var_os("AVATARS_TEST_CORPUS").map(PathBuf::from) {
+        Some(corpus) if corpus.is_relative() && !corpus.exists() => {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(corpus)
+        }
+        Some(corpus) => corpus,
+        None => {
+            eprintln!("set AVATARS_TEST_CORPUS to the corpus folder to run this benchmark");
+            return;
+        }
+    };
+    if !process::installed("vipsthumbnail") || !process::installed("vips") {
+        eprintln!("vipsthumbnail is not installed (apt package libvips-tools): nothing to compare");
         return;
     }
-    let Some(corpus) = std::env::var_os("AVATARS_TEST_CORPUS").map(PathBuf::from) else {
-        eprintln!("set AVATARS_TEST_CORPUS to the corpus folder to run this benchmark");
-        return;
-    };
-    let corpus = if corpus.is_relative() && !corpus.exists() {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(corpus)
-    } else {
-        corpus
-    };
+    let runs = std::env::var("AVATARS_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5usize)
+        .max(1);
+    let ours = Converter::worker(process::worker_binary());
+    let vips = Converter::vipsthumbnail();
     let work = std::env::temp_dir().join(format!("avatar-bench-{}", std::process::id()));
-    std::fs::create_dir_all(work.join("vips")).expect("the work folder can be made");
-    let vips = Command::new("vipsthumbnail")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !vips {
-        eprintln!("vipsthumbnail is not installed: timing the pipeline alone");
-    }
-
+    let sources = std::env::temp_dir().join("avatar-bench-sources");
     let wanted = std::env::var("AVATARS_BENCH_CLASSES").unwrap_or_default();
     let wanted = |class: &str| wanted.is_empty() || wanted.split(',').any(|w| w == class);
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
-    for class in CLASSES.into_iter().filter(|class| wanted(class)) {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(corpus.join(class))
-            .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        found.sort();
-        files.extend(found.into_iter().map(|path| (class.to_owned(), path)));
-    }
-    let large = if vips && wanted("large") {
-        make_large(&corpus, &work)
-    } else {
-        Vec::new()
-    };
-    files.extend(large.iter().map(|path| ("large".to_owned(), path.clone())));
+    println!(
+        "cpu {}, {runs} runs per class, load average {}",
+        process::pinned_cpu().unwrap_or_else(|| "not pinned".into()),
+        process::load_average()
+    );
 
-    let measures: Vec<Measure> = files
+    let classes: Vec<Class> = classes::all(&corpus, &sources)
+        .into_iter()
+        .filter(|class| wanted(&class.name))
+        .collect();
+    let measures: Vec<Measure> = classes
         .iter()
-        .filter_map(|(class, path)| measure(class, path, &work, vips))
+        .filter_map(|class| measure(class, &ours, &vips, &work, runs))
         .collect();
     report(&measures);
-    for path in files
-        .iter()
-        .filter(|(c, _)| c == "photos")
-        .map(|(_, p)| p)
-        .take(1)
-        .chain(&large)
-    {
-        let output = Command::new(std::env::current_exe().expect("the bench knows itself"))
-            .arg("--peak-memory")
-            .arg(path)
-            .output()
-            .expect("the bench runs itself");
-        print!("{}", String::from_utf8_lossy(&output.stdout));
+    println!("load average {}", process::load_average());
+
+    let photo = classes::files(&corpus.join("photos")).into_iter().next();
+    let large = classes::largest(&corpus, &sources);
+    for path in photo.iter().chain(&large) {
+        let out = work.join("memory");
+        let ours = ours.run(std::slice::from_ref(path), &out.join("ours"));
+        let vips = vips.run(std::slice::from_ref(path), &out.join("vips"));
+        let megabytes = |run: &Run| run.max_rss_kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0);
+        println!(
+            "peak memory {}: ours {:.1} MB, vips {:.1} MB",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            megabytes(&ours),
+            megabytes(&vips),
+        );
     }
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// Times and judges one file, or `None` when the pipeline refuses it.
-fn measure(class: &str, path: &Path, work: &Path, vips: bool) -> Option<Measure> {
-    let bytes = std::fs::read(path).ok()?;
-    let options = Options::default();
-    let ours = convert(&bytes, &options).ok()?;
-    let ours_ms = median((0..RUNS).map(|_| {
-        let started = Instant::now();
-        let _ = convert(&bytes, &options);
-        started.elapsed().as_secs_f64() * 1000.0
-    }));
-    let ours_image = decode(&ours.jpeg)?;
-    let mut measure = Measure {
-        class: class.to_owned(),
-        ours_ms,
-        vips_ms: None,
-        ssim: None,
-        bytes: None,
+/// Times one class: a first run of each converter finds the files both
+/// accept, then `runs` alternating runs of each over those files.
+fn measure(
+    class: &Class,
+    ours: &Converter,
+    vips: &Converter,
+    work: &Path,
+    runs: usize,
+) -> Option<Measure> {
+    let folder = work.join(&class.name);
+    let (ours_dir, vips_dir) = (folder.join("ours"), folder.join("vips"));
+    ours.run(&class.files, &ours_dir);
+    vips.run(&class.files, &vips_dir);
+    let output = |dir: &Path, path: &Path| {
+        let stem = path.file_stem()?.to_string_lossy().into_owned();
+        std::fs::read(dir.join(format!("{stem}.jpg"))).ok()
     };
-    if !vips {
-        return Some(measure);
+    let both: Vec<(PathBuf, Vec<u8>, Vec<u8>)> = class
+        .files
+        .iter()
+        .filter_map(|path| {
+            Some((
+                path.clone(),
+                output(&ours_dir, path)?,
+                output(&vips_dir, path)?,
+            ))
+        })
+        .collect();
+    if both.is_empty() {
+        return None;
     }
-    measure.vips_ms = Some(median((0..RUNS).map(|_| {
-        let started = Instant::now();
-        let _ = Command::new("vipsthumbnail")
-            .env("VIPS_CONCURRENCY", "1")
-            .arg(path)
-            .args(["--size", "512x512", "--smartcrop", "centre", "-o"])
-            .arg(work.join("vips").join("%s.jpg[Q=85,strip,interlace]"))
-            .status();
-        started.elapsed().as_secs_f64() * 1000.0
-    })));
-    let stem = path.file_stem()?.to_string_lossy();
-    let vips_jpeg = std::fs::read(work.join("vips").join(format!("{stem}.jpg"))).ok()?;
-    let vips_image = decode(&vips_jpeg)?;
-    if vips_image.dimensions() == ours_image.dimensions() {
-        measure.bytes = Some((ours.jpeg.len(), vips_jpeg.len()));
-        measure.ssim = reference::reference(&bytes, options.size).map(|reference| {
+    let files: Vec<PathBuf> = both.iter().map(|(path, _, _)| path.clone()).collect();
+    let mut ours_runs = Vec::new();
+    let mut vips_runs = Vec::new();
+    for _ in 0..runs {
+        ours_runs.push(ours.run(&files, &ours_dir));
+        vips_runs.push(vips.run(&files, &vips_dir));
+    }
+
+    let options = Options::default();
+    let mut library_ms = 0.0;
+    let (mut ssim_ours, mut ssim_vips, mut judged) = (0.0, 0.0, 0usize);
+    let (mut bytes_ours, mut bytes_vips) = (0, 0);
+    for (path, ours_jpeg, vips_jpeg) in &both {
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        library_ms += median(
+            (0..3)
+                .map(|_| {
+                    let started = Instant::now();
+                    let _ = convert(&bytes, &options);
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect(),
+        );
+        let (Some(ours_image), Some(vips_image)) = (decode(ours_jpeg), decode(vips_jpeg)) else {
+            continue;
+        };
+        if ours_image.dimensions() != vips_image.dimensions() {
+            continue;
+        }
+        bytes_ours += ours_jpeg.len();
+        bytes_vips += vips_jpeg.len();
+        if let Some(reference) = reference::reference(&bytes, options.size) {
             let reference = grey(&reference);
-            let ours = ssim::ssim(&grey(&ours_image), &reference);
-            (ours, ssim::ssim(&grey(&vips_image), &reference))
-        });
+            ssim_ours += ssim::ssim(&grey(&ours_image), &reference);
+            ssim_vips += ssim::ssim(&grey(&vips_image), &reference);
+            judged += 1;
+        }
     }
-    Some(measure)
+    let judged = judged.max(1) as f64;
+    Some(Measure {
+        class: class.name.clone(),
+        files: files.len(),
+        ours: Run::median(ours_runs),
+        vips: Run::median(vips_runs),
+        library_ms: library_ms / files.len() as f64,
+        ssim: (ssim_ours / judged, ssim_vips / judged),
+        bytes: (bytes_ours, bytes_vips),
+    })
 }
 
-/// Per class: time of ours over time of vips, mean SSIM of each, bytes of ours over bytes of vips.
+/// One line per class; times are per image.
 fn report(measures: &[Measure]) {
     println!(
-        "{:<12} {:>5} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6}",
-        "class", "files", "ours ms", "vips ms", "ratio", "ssim ours", "ssim vips", "bytes"
+        "{:<12} {:>5} {:>8} {:>8} {:>6} {:>7} {:>9} {:>9} {:>6} {:>7}",
+        "class",
+        "files",
+        "ours ms",
+        "vips ms",
+        "ratio",
+        "cpu rt",
+        "ssim ours",
+        "ssim vips",
+        "bytes",
+        "lib ms"
     );
-    let mut classes: Vec<&str> = measures.iter().map(|m| m.class.as_str()).collect();
-    classes.dedup();
-    for class in classes {
-        let of_class: Vec<&Measure> = measures.iter().filter(|m| m.class == class).collect();
-        let count = of_class.len() as f64;
-        let ours: f64 = of_class.iter().map(|m| m.ours_ms).sum();
-        let vips: f64 = of_class.iter().filter_map(|m| m.vips_ms).sum();
-        let judged: Vec<(f64, f64)> = of_class.iter().filter_map(|m| m.ssim).collect();
-        let mean = |pick: fn(&(f64, f64)) -> f64| {
-            judged.iter().map(pick).sum::<f64>() / judged.len().max(1) as f64
+    for m in measures {
+        let count = m.files as f64;
+        let cpu_ratio = match (m.ours.cpu_ms, m.vips.cpu_ms) {
+            (Some(ours), Some(vips)) => ours / vips,
+            _ => f64::NAN,
         };
-        let sized: Vec<(usize, usize)> = of_class.iter().filter_map(|m| m.bytes).collect();
-        let ours_bytes: usize = sized.iter().map(|b| b.0).sum();
-        let vips_bytes: usize = sized.iter().map(|b| b.1).sum();
         println!(
-            "{:<12} {:>5} {:>9.1} {:>9.1} {:>6.2} {:>9.4} {:>9.4} {:>6.3}",
-            class,
-            of_class.len(),
-            ours / count,
-            vips / count,
-            ours / vips,
-            mean(|s| s.0),
-            mean(|s| s.1),
-            ours_bytes as f64 / vips_bytes.max(1) as f64,
+            "{:<12} {:>5} {:>8.1} {:>8.1} {:>6.2} {:>7.2} {:>9.4} {:>9.4} {:>6.3} {:>7.1}",
+            m.class,
+            m.files,
+            m.ours.wall_ms / count,
+            m.vips.wall_ms / count,
+            m.ours.wall_ms / m.vips.wall_ms,
+            cpu_ratio,
+            m.ssim.0,
+            m.ssim.1,
+            m.bytes.0 as f64 / m.bytes.1.max(1) as f64,
+            m.library_ms,
         );
     }
-}
-
-/// JPEGs of 24 and 48 megapixels, upscaled from the first photo with libvips.
-fn make_large(corpus: &Path, work: &Path) -> Vec<PathBuf> {
-    let Some(photo) = std::fs::read_dir(corpus.join("photos"))
-        .ok()
-        .and_then(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).min())
-    else {
-        return Vec::new();
-    };
-    LARGE
-        .iter()
-        .filter_map(|(name, scale)| {
-            let out = work.join(format!("large_{name}.jpg"));
-            Command::new("vips")
-                .arg("resize")
-                .arg(&photo)
-                .arg(format!("{}[Q=90]", out.display()))
-                .arg(scale.to_string())
-                .status()
-                .ok()
-                .filter(|status| status.success())
-                .map(|_| out)
-        })
-        .collect()
-}
-
-/// Converts one file and prints the process's peak resident memory.
-fn peak_memory(path: &Path) {
-    let bytes = std::fs::read(path).expect("the file is readable");
-    let before = high_water_kb();
-    let result = convert(&bytes, &Options::default());
-    let after = high_water_kb();
-    println!(
-        "peak memory {}: {:.1} MB ({:.1} MB before converting, input {:.1} MB){}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        after as f64 / 1024.0,
-        before as f64 / 1024.0,
-        bytes.len() as f64 / 1_048_576.0,
-        result
-            .err()
-            .map(|e| format!(", refused: {e}"))
-            .unwrap_or_default(),
-    );
-}
-
-fn high_water_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
 }
 
 fn decode(jpeg: &[u8]) -> Option<RgbImage> {
@@ -250,8 +234,7 @@ fn grey(image: &RgbImage) -> image::GrayImage {
     DynamicImage::ImageRgb8(image.clone()).into_luma8()
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
