@@ -11,12 +11,13 @@
 //!   per-user current-avatar index and the completion events.
 //! - [`storage`]: the object store (S3) and the local directory backend.
 //! - [`settings`]: the settings both binaries take from flags or `AVATARS_*`.
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: tracing set-up; [`metrics`]: Prometheus metrics.
 
 pub mod format;
 pub mod idempotency_key;
 pub mod job;
 pub mod job_id;
+pub mod metrics;
 pub mod object_key;
 pub mod queue;
 pub mod settings;

@@ -57,6 +57,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let storage = Storage::open(&settings.storage)
         .await
         .context("the object store is not usable")?;
+    if let Some(address) = settings.worker.metrics_listen {
+        avatar_common::metrics::serve(address).with_context(|| {
+            format!("cannot serve metrics on {address}; set AVATARS_METRICS_LISTEN")
+        })?;
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let concurrency = settings.worker.concurrency();

@@ -1,6 +1,6 @@
 //! Background upkeep every worker process does while its pool runs: putting
 //! due retries back on the stream, and deleting avatars that stopped being
-//! current once their retention has passed. Several processes doing it at
+//! current once their retention has passed, and the queue-depth gauges. Several processes doing it at
 //! once is safe: each retry moves once, and deletes are idempotent.
 
 use std::time::Duration;
@@ -30,8 +30,21 @@ pub async fn run(queue: JobQueue, storage: Storage, shutdown: CancellationToken)
                 Ok(n) => tracing::info!(jobs = n, "retrying jobs"),
                 Err(e) => tracing::debug!(error = %e, "cannot promote retries now"),
             },
-            _ = garbage.tick() => collect_garbage(&queue, &storage).await,
+            _ = garbage.tick() => {
+                collect_garbage(&queue, &storage).await;
+                report_depths(&queue).await;
+            }
         }
+    }
+}
+
+/// Sets the queue-depth gauges.
+pub async fn report_depths(queue: &JobQueue) {
+    if let Ok(depth) = queue.depth().await {
+        metrics::gauge!(avatar_common::metrics::QUEUE_DEPTH).set(depth as f64);
+    }
+    if let Ok(depth) = queue.retry_depth().await {
+        metrics::gauge!(avatar_common::metrics::RETRY_DEPTH).set(depth as f64);
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn run_pool(
             budget: Duration::from_secs(settings.worker.retry_budget_secs),
         },
         retention: Duration::from_secs(settings.worker.superseded_retention_secs),
+        convert_timeout: Duration::from_secs(settings.worker.job_timeout_secs),
         abort_after_store: settings.worker.fault_abort_after_store,
     });
     let upkeep = tokio::spawn(maintenance::run(

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use avatar_common::job::FailureCode;
+use avatar_common::metrics;
 use avatar_common::queue::{Delivery, QueueError};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{JobFailure, JobSource, ObjectKey};
@@ -76,6 +77,8 @@ pub struct Processor {
     pub retry: RetryPolicy,
     /// How long a replaced avatar stays before it is deleted.
     pub retention: Duration,
+    /// How long one conversion may take before the job fails.
+    pub convert_timeout: Duration,
     /// Fault injection for the fault tests: die between storing an avatar
     /// and recording it.
     pub abort_after_store: bool,
@@ -98,6 +101,9 @@ impl Processor {
                 return;
             }
         };
+        if start.attempts == 1 {
+            metrics::job_waited(start.waited);
+        }
         // Attempts that neither ended nor scheduled a retry were cut short:
         // their worker died. A job that keeps killing workers is given up.
         let interrupted = start.attempts.saturating_sub(start.retries + 1);
@@ -127,6 +133,7 @@ impl Processor {
         };
         match outcome {
             Outcome::Completed(key) => {
+                metrics::job_ended("completed", None, started.elapsed());
                 match retry(|| delivery.complete(&key, self.retention)).await {
                     Ok(current) => {
                         tracing::info!(ms = started.elapsed().as_millis() as u64, key = %key, current, "completed");
@@ -139,6 +146,7 @@ impl Processor {
             }
             Outcome::Failed(failure) => match retry(|| delivery.fail(&failure)).await {
                 Ok(()) => {
+                    metrics::job_ended("failed", Some(failure.code.as_str()), started.elapsed());
                     tracing::info!(code = failure.code.as_str(), reason = %failure.message, "failed");
                     // A job given up on the service's own faults keeps its
                     // source, so that an operator can queue it again.
@@ -151,6 +159,7 @@ impl Processor {
                 }
             },
             Outcome::Retry(reason) => {
+                metrics::job_ended("retried", None, started.elapsed());
                 let delay = self.retry.delay(start.retries);
                 match delivery.retry_later(delay, &reason).await {
                     Ok(()) => {
@@ -202,11 +211,21 @@ impl Processor {
     async fn convert(&self, source: Bytes) -> Result<Vec<u8>, JobFailure> {
         let options = self.options.clone();
         let span = tracing::Span::current();
-        let converted = tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             avatar_pipeline::convert(&source, &options)
-        })
-        .await;
+        });
+        let Ok(converted) = tokio::time::timeout(self.convert_timeout, work).await else {
+            // The conversion thread cannot be interrupted; it finishes in the
+            // background and its result is dropped.
+            return Err(JobFailure::new(
+                FailureCode::ImageRejected,
+                format!(
+                    "converting the image took longer than {} s; send a smaller or simpler image",
+                    self.convert_timeout.as_secs()
+                ),
+            ));
+        };
         match converted {
             Ok(Ok(avatar)) => Ok(avatar.jpeg),
             Ok(Err(e)) => Err(pipeline_failure(&e)),

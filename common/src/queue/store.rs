@@ -45,6 +45,8 @@ pub struct Started {
     /// How many earlier attempts ended in a scheduled retry; the others were
     /// interrupted (their worker died) or are this one.
     pub retries: u32,
+    /// How long since the job was accepted.
+    pub waited: Duration,
     /// When the retry budget started to run (unix ms): the acceptance, or
     /// the last time an operator queued the job again.
     pub retry_from: u64,
@@ -175,7 +177,12 @@ impl JobQueue {
     pub async fn start(&self, id: &JobId) -> Result<Started, QueueError> {
         let mut conn = self.conn.clone();
         let key = self.keys.job(id);
-        let (attempts, retries, retry_from): (u32, Option<u32>, Option<u64>) = redis::pipe()
+        let (attempts, retries, retry_from, accepted_us): (
+            u32,
+            Option<u32>,
+            Option<u64>,
+            Option<u64>,
+        ) = redis::pipe()
             .atomic()
             .hset(&key, "status", JobStatus::Processing.as_str())
             .ignore()
@@ -186,11 +193,13 @@ impl JobQueue {
             .hincr(&key, "attempts", 1)
             .hget(&key, "retries")
             .hget(&key, "retry_from")
+            .hget(&key, "accepted_us")
             .query_async(&mut conn)
             .await?;
         Ok(Started {
             attempts,
             retries: retries.unwrap_or(0),
+            waited: Duration::from_micros(now_us().saturating_sub(accepted_us.unwrap_or(u64::MAX))),
             retry_from: retry_from.unwrap_or_else(|| id.timestamp_ms()),
         })
     }
@@ -346,6 +355,12 @@ impl JobQueue {
         let mut conn = self.conn.clone();
         let _: i64 = conn.zrem(self.keys.garbage_set(), key.as_str()).await?;
         Ok(())
+    }
+
+    /// How many jobs wait for a retry.
+    pub async fn retry_depth(&self) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.zcard(self.keys.retry_set()).await?)
     }
 
     /// How many jobs wait in the stream or are held by workers.

@@ -1,0 +1,55 @@
+//! Prometheus metrics: the recorder both binaries install, and the names
+//! and helpers of what they record. The API serves them on `/metrics`; a
+//! stand-alone worker on `AVATARS_METRICS_LISTEN`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Jobs that ended, by `outcome` (completed, failed, retried) and, for
+/// failures, `code`.
+pub const JOBS: &str = "avatar_jobs_total";
+/// Seconds from a job's acceptance to a worker starting it.
+pub const JOB_WAIT: &str = "avatar_job_wait_seconds";
+/// Seconds a worker spent on one attempt at a job.
+pub const JOB_DURATION: &str = "avatar_job_duration_seconds";
+/// Jobs in the stream, waiting or running.
+pub const QUEUE_DEPTH: &str = "avatar_queue_depth";
+/// Jobs waiting for a retry.
+pub const RETRY_DEPTH: &str = "avatar_retry_queue_depth";
+/// HTTP requests by `route`, `method` and `status`.
+pub const REQUESTS: &str = "avatar_http_requests_total";
+/// Seconds to answer an HTTP request, by `route` and `method`.
+pub const REQUEST_DURATION: &str = "avatar_http_request_duration_seconds";
+
+/// Histogram buckets, in seconds: sub-millisecond pick-ups to long waits.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+fn builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+}
+
+/// Installs the global recorder and returns the handle that renders it.
+pub fn install() -> Result<PrometheusHandle, BuildError> {
+    builder()?.install_recorder()
+}
+
+/// Installs the global recorder, served on `address` at `/metrics`. Must
+/// be called within a Tokio runtime.
+pub fn serve(address: SocketAddr) -> Result<(), BuildError> {
+    builder()?.with_http_listener(address).install()
+}
+
+/// Records one attempt at a job that ended with `outcome`.
+pub fn job_ended(outcome: &'static str, code: Option<&'static str>, took: Duration) {
+    metrics::counter!(JOBS, "outcome" => outcome, "code" => code.unwrap_or("")).increment(1);
+    metrics::histogram!(JOB_DURATION, "outcome" => outcome).record(took.as_secs_f64());
+}
+
+/// Records how long a job waited for a worker.
+pub fn job_waited(waited: Duration) {
+    metrics::histogram!(JOB_WAIT).record(waited.as_secs_f64());
+}
