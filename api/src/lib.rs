@@ -94,6 +94,9 @@ pub async fn serve(
         public_base_url,
         default_wait: Duration::from_secs(settings.api.default_wait_secs),
         max_upload_bytes: shared.image.max_upload_bytes,
+        metrics: avatar_common::metrics::install()
+            .inspect_err(|e| tracing::warn!(error = %e, "metrics are not recorded"))
+            .ok(),
     });
 
     let workers = match settings.api.workers {

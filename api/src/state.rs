@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use avatar_common::ObjectKey;
+use avatar_common::metrics::PrometheusHandle;
 use avatar_common::queue::{Completions, JobQueue};
 use avatar_common::storage::Storage;
 
@@ -20,6 +21,9 @@ pub struct AppState {
     pub default_wait: Duration,
     /// The largest accepted body, in bytes.
     pub max_upload_bytes: u64,
+    /// Renders the process's metrics; `None` if another recorder was
+    /// installed first.
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {

@@ -5,6 +5,7 @@
 pub mod avatar;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 mod submit;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub fn router(
         .nest("/api/public", public)
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::render))
         .fallback(not_found);
 
     if let Storage::Local(local) = &state.storage {
@@ -74,6 +76,7 @@ pub fn router(
     }
 
     app.with_state(state)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(from_fn_with_state(
             request_limits,
             request_limits::limit_requests,

@@ -11,6 +11,7 @@ mod auth;
 mod errors;
 mod idempotency;
 mod jobs;
+mod metrics;
 mod ordering;
 mod processes;
 mod security_auth;

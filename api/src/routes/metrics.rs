@@ -1,0 +1,49 @@
+//! `GET /metrics`: Prometheus text format, and the middleware that counts
+//! and times every request by route.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use avatar_common::metrics::{QUEUE_DEPTH, REQUEST_DURATION, REQUESTS, RETRY_DEPTH};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+
+/// Renders every metric of the process, with fresh queue depths.
+pub async fn render(State(state): State<Arc<AppState>>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if let Ok(depth) = state.queue.depth().await {
+        metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
+    }
+    if let Ok(depth) = state.queue.retry_depth().await {
+        metrics::gauge!(RETRY_DEPTH).set(depth as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Counts and times a request under its route template (never the raw
+/// path, so user ids do not become labels).
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(REQUEST_DURATION, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
