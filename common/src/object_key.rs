@@ -33,6 +33,14 @@ impl ObjectKey {
         Self(format!("{STAGING_PREFIX}/{job}"))
     }
 
+    /// The job whose staged source this key names, if it names one.
+    pub fn staged_job(&self) -> Option<JobId> {
+        self.0
+            .strip_prefix(STAGING_PREFIX)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|id| id.parse().ok())
+    }
+
     /// The key as a string.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -88,6 +96,14 @@ mod tests {
         let key = ObjectKey::avatar(1_700_000_000_123, &user);
         assert_eq!(key.as_str(), "1700000000123/userAvatars/alice/avatar.jpg");
         assert_eq!(ObjectKey::try_from(key.to_string()), Ok(key));
+    }
+
+    #[test]
+    fn staged_keys_name_their_job() {
+        let job = JobId::generate();
+        assert_eq!(ObjectKey::staged_source(&job).staged_job(), Some(job));
+        let user: UserId = "bob".parse().expect("valid id");
+        assert_eq!(ObjectKey::avatar(1, &user).staged_job(), None);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Background upkeep every worker process does while its pool runs: putting
 //! due retries back on the stream, and deleting avatars that stopped being
-//! current once their retention has passed, and the queue-depth gauges. Several processes doing it at
+//! current once their retention has passed, sweeping staged uploads left
+//! behind, and the queue-depth gauges. Several processes doing it at
 //! once is safe: each retry moves once, and deletes are idempotent.
 
 use std::time::Duration;
 
+use avatar_common::JobStatus;
+use avatar_common::job::FailureCode;
 use avatar_common::queue::JobQueue;
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
@@ -16,10 +19,21 @@ const GARBAGE_TICK: Duration = Duration::from_secs(5);
 /// Most items handled per look.
 const BATCH: usize = 100;
 
+/// When staged uploads are swept.
+#[derive(Debug, Clone, Copy)]
+pub struct Sweep {
+    /// Age from which an upload whose job ended counts as left behind.
+    pub retention: Duration,
+    /// Time between sweeps.
+    pub interval: Duration,
+}
+
 /// Runs until `shutdown` is cancelled.
-pub async fn run(queue: JobQueue, storage: Storage, shutdown: CancellationToken) {
+pub async fn run(queue: JobQueue, storage: Storage, sweep: Sweep, shutdown: CancellationToken) {
     let mut retries = tokio::time::interval(RETRY_TICK);
     let mut garbage = tokio::time::interval(GARBAGE_TICK);
+    let mut sweeps = tokio::time::interval(sweep.interval);
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     retries.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     garbage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -34,6 +48,7 @@ pub async fn run(queue: JobQueue, storage: Storage, shutdown: CancellationToken)
                 collect_garbage(&queue, &storage).await;
                 report_depths(&queue).await;
             }
+            _ = sweeps.tick() => sweep_staging(&queue, &storage, sweep.retention).await,
         }
     }
 }
@@ -45,6 +60,48 @@ pub async fn report_depths(queue: &JobQueue) {
     }
     if let Ok(depth) = queue.retry_depth().await {
         metrics::gauge!(avatar_common::metrics::RETRY_DEPTH).set(depth as f64);
+    }
+}
+
+/// Deletes staged uploads left behind: older than `retention`, and whose
+/// job has no record any more (the API stopped between staging and
+/// enqueueing, or the record expired), completed, or failed on its input.
+/// Uploads of jobs failed as `unavailable` stay, for `requeue-failed`.
+async fn sweep_staging(queue: &JobQueue, storage: &Storage, retention: Duration) {
+    let staged = match storage.staged(BATCH * 10).await {
+        Ok(staged) => staged,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list staged uploads now");
+            return;
+        }
+    };
+    let cutoff = avatar_common::queue::now_ms().saturating_sub(retention.as_millis() as u64);
+    for key in staged {
+        let Some(job) = key.staged_job() else {
+            continue;
+        };
+        if job.timestamp_ms() > cutoff {
+            continue;
+        }
+        let left_behind = match queue.record(&job).await {
+            Ok(None) => true,
+            Ok(Some(record)) => match record.status {
+                JobStatus::Completed => true,
+                JobStatus::Failed => record
+                    .error
+                    .is_none_or(|e| e.code != FailureCode::Unavailable),
+                JobStatus::Queued | JobStatus::Processing => false,
+            },
+            Err(_) => false,
+        };
+        if left_behind {
+            match storage.delete(&key).await {
+                Ok(()) => tracing::info!(%key, "deleted a staged upload left behind"),
+                Err(e) => {
+                    tracing::warn!(error = %e, %key, "cannot delete a staged upload left behind")
+                }
+            }
+        }
     }
 }
 

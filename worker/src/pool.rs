@@ -66,9 +66,14 @@ pub async fn run_pool(
         convert_timeout: Duration::from_secs(settings.worker.job_timeout_secs),
         abort_after_store: settings.worker.fault_abort_after_store,
     });
+    let sweep = maintenance::Sweep {
+        retention: Duration::from_secs(settings.worker.staging_retention_secs),
+        interval: Duration::from_secs(settings.worker.sweep_interval_secs),
+    };
     let upkeep = tokio::spawn(maintenance::run(
         queue.clone(),
         storage.clone(),
+        sweep,
         shutdown.clone(),
     ));
 

@@ -69,7 +69,7 @@ pub struct WorkerSettings {
 
     /// Seconds a job may go without its worker's heartbeat before another
     /// worker takes it over (a worker that crashed or was killed).
-    #[arg(long, env = "AVATARS_ORPHAN_AFTER_SECS", default_value_t = 10)]
+    #[arg(long, env = "AVATARS_ORPHAN_AFTER_SECS", default_value_t = 8)]
     pub orphan_after_secs: u64,
 
     /// How many times a job is started before it is given up as failed.
@@ -98,6 +98,16 @@ pub struct WorkerSettings {
         default_value_t = 3600
     )]
     pub superseded_retention_secs: u64,
+
+    /// Seconds after acceptance from which a staged upload whose job has
+    /// ended (or whose record is gone) counts as left behind and is deleted.
+    #[arg(long, env = "AVATARS_STAGING_RETENTION_SECS", default_value_t = 24 * 3600)]
+    pub staging_retention_secs: u64,
+
+    /// Seconds between two sweeps for staged uploads left behind.
+    #[arg(long, env = "AVATARS_SWEEP_INTERVAL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_secs: u64,
 
     /// Fault injection, for fault tests only: the process aborts after
     /// storing an avatar and before recording it.

@@ -113,7 +113,7 @@ pub async fn killed_worker() -> Outcome {
         .worker_processes(1)
         .start()
         .await;
-    let source = source_server::start(images::png(500, 500), Duration::from_secs(3)).await;
+    let source = source_server::start(images::png(500, 500), Duration::from_secs(2)).await;
     let id = accepted_id(
         app.put_url("alice", "me", "?wait=0", &format!("{source}/slow"))
             .await,

@@ -65,3 +65,75 @@ async fn local_storage_is_served_under_media_with_an_immutable_cache_lifetime() 
         .expect("request");
     assert_ne!(escaped.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_avatar_that_stops_being_current_is_deleted_after_its_retention() {
+    let app = TestApp::builder()
+        .env("AVATARS_SUPERSEDED_RETENTION_SECS", "1")
+        .start()
+        .await;
+    let first: Value = app
+        .put_bytes("carol", "me", "", images::jpeg(200, 200))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let second: Value = app
+        .put_bytes("carol", "me", "", images::png(200, 200))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let bucket = app.bucket.clone().expect("bucket");
+    let second_url = second["avatarUrl"].as_str().expect("url").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let keys = s3::keys(&bucket).await;
+        if keys.len() == 1 {
+            assert!(
+                second_url.ends_with(&keys[0]),
+                "the current avatar was deleted"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the superseded avatar stayed: {keys:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let gone = app
+        .download(first["avatarUrl"].as_str().expect("url"))
+        .await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.download(&second_url).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_staged_upload_left_behind_without_a_job_is_swept() {
+    let app = TestApp::builder()
+        .env("AVATARS_STAGING_RETENTION_SECS", "1")
+        .env("AVATARS_SWEEP_INTERVAL_SECS", "1")
+        .start()
+        .await;
+    let bucket = app.bucket.clone().expect("bucket");
+    // What an API that died between staging and enqueueing leaves behind.
+    let orphan = format!("staging/{}", ulid::Ulid::generate());
+    s3::client()
+        .await
+        .put_object()
+        .bucket(&bucket)
+        .key(&orphan)
+        .body(images::png(32, 32).into())
+        .send()
+        .await
+        .expect("put");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s3::keys(&bucket).await.contains(&orphan) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{orphan} was never swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -82,6 +82,24 @@ impl LocalStorage {
         }
     }
 
+    pub async fn staged(&self, limit: usize) -> Result<Vec<ObjectKey>, StorageError> {
+        let mut keys = Vec::new();
+        let mut entries = match tokio::fs::read_dir(self.root.join(STAGING_PREFIX)).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(keys),
+            Err(e) => return Err(e.into()),
+        };
+        while keys.len() < limit
+            && let Some(entry) = entries.next_entry().await?
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(key) = ObjectKey::try_from(format!("{STAGING_PREFIX}/{name}")) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+
     pub async fn check(&self) -> Result<(), StorageError> {
         let media = self.media_dir();
         tokio::fs::create_dir_all(&media).await.map_err(|e| {

@@ -75,6 +75,14 @@ impl Storage {
         }
     }
 
+    /// Up to `limit` staged uploads.
+    pub async fn staged(&self, limit: usize) -> Result<Vec<ObjectKey>, StorageError> {
+        match self {
+            Self::S3(s) => s.staged(limit).await,
+            Self::Local(l) => l.staged(limit).await,
+        }
+    }
+
     /// Whether the store answers and the bucket or directory is there.
     pub async fn check(&self) -> Result<(), StorageError> {
         match self {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use super::{AVATAR_CACHE_CONTROL, ObjectKind, StorageError};
 use crate::ObjectKey;
+use crate::object_key::STAGING_PREFIX;
 use crate::settings::StorageSettings;
 
 /// How long opening a connection to the store may take.
@@ -113,6 +114,24 @@ impl S3Storage {
             Err(StorageError::NotFound(_)) | Ok(_) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    pub async fn staged(&self, limit: usize) -> Result<Vec<ObjectKey>, StorageError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{STAGING_PREFIX}/"))
+            .max_keys(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StorageError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter_map(|k| ObjectKey::try_from(k.to_owned()).ok())
+            .collect())
     }
 
     pub async fn check(&self) -> Result<(), StorageError> {
