@@ -10,7 +10,7 @@ use avatar_common::queue::{Consumer, ConsumerSettings, Delivery, JobQueue, Strea
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
-use crate::fetch::{FetchLimits, Fetcher};
+use crate::fetch::Fetcher;
 use crate::maintenance;
 use crate::processor::{Processor, RetryPolicy};
 use crate::settings::Settings;
@@ -41,13 +41,8 @@ pub async fn run_pool(
     )
     .await
     .context("cannot register the worker with Redis")?;
-    let fetcher = Fetcher::new(&FetchLimits {
-        connect_timeout: Duration::from_secs(settings.worker.fetch_connect_timeout_secs),
-        total_timeout: Duration::from_secs(settings.worker.fetch_timeout_secs),
-        max_bytes: settings.image.max_upload_bytes,
-        allow_private: settings.worker.allow_private_sources,
-    })
-    .context("cannot build the HTTP client for URL sources")?;
+    let fetcher =
+        Fetcher::from_settings(settings).context("cannot build the HTTP client for URL sources")?;
     let processor = Arc::new(Processor {
         storage: storage.clone(),
         fetcher,

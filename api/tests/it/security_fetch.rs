@@ -114,7 +114,6 @@ async fn every_spelling_of_an_internal_address_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "needs FetchPolicy wired into worker/src/pool.rs (Fetcher::from_settings)"]
 async fn a_redirect_to_a_host_outside_the_allow_list_is_refused() {
     let app = TestApp::builder()
         .env("AVATARS_FETCH_ALLOWED_HOSTS", "localhost")
