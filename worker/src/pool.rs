@@ -59,6 +59,7 @@ pub async fn run_pool(
         },
         retention: Duration::from_secs(settings.worker.superseded_retention_secs),
         convert_timeout: Duration::from_secs(settings.worker.job_timeout_secs),
+        cpu: Arc::new(tokio::sync::Semaphore::new(concurrency)),
         abort_after_store: settings.worker.fault_abort_after_store,
     });
     let sweep = maintenance::Sweep {

@@ -3,6 +3,7 @@
 //! that cannot be fetched) or is left for another attempt (Redis or the
 //! object store unreachable).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use avatar_common::job::FailureCode;
@@ -12,6 +13,7 @@ use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{JobFailure, JobSource, ObjectKey};
 use avatar_pipeline::{Options, PipelineError};
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::fetch::{FetchError, Fetcher};
@@ -79,6 +81,8 @@ pub struct Processor {
     pub retention: Duration,
     /// How long one conversion may take before the job fails.
     pub convert_timeout: Duration,
+    /// One permit per job slot, held by each running conversion.
+    pub cpu: Arc<Semaphore>,
     /// Fault injection for the fault tests: die between storing an avatar
     /// and recording it.
     pub abort_after_store: bool,
@@ -211,8 +215,17 @@ impl Processor {
     async fn convert(&self, source: Bytes) -> Result<Vec<u8>, JobFailure> {
         let options = self.options.clone();
         let span = tracing::Span::current();
+        // The permit lives as long as the conversion thread, so a conversion
+        // that outlives its job's timeout still counts against concurrency.
+        let Ok(permit) = self.cpu.clone().acquire_owned().await else {
+            return Err(JobFailure::new(
+                FailureCode::Unavailable,
+                "the worker is stopping",
+            ));
+        };
         let work = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let _permit = permit;
             avatar_pipeline::convert(&source, &options)
         });
         let Ok(converted) = tokio::time::timeout(self.convert_timeout, work).await else {
