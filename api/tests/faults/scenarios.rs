@@ -271,7 +271,7 @@ pub async fn redis_restart() -> Outcome {
     Ok(())
 }
 
-/// The object store is unreachable for a while: jobs retry with backoff
+/// The object store is unreachable for a minute: jobs retry with backoff
 /// and complete when it returns; uploads are refused with 503 meanwhile.
 pub async fn store_outage() -> Outcome {
     let proxy = Proxy::start(s3::endpoint().trim_start_matches("http://").to_owned()).await;
@@ -296,7 +296,7 @@ pub async fn store_outage() -> Outcome {
         "an upload during the outage got {}",
         upload.status()
     );
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
     let waiting = job(&app, "erin", &id).await;
     ensure!(
         matches!(waiting["status"].as_str(), Some("queued" | "processing")),
