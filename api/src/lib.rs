@@ -64,14 +64,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let verifier = Verifier::from_settings(&settings.auth)?;
     let shared = &settings.worker;
-    let (client, queue) = avatar_common::queue::open(&shared.redis)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
-                shared.redis.redis_url
-            )
-        })?;
+    let (client, queue) = avatar_worker::open_queue(&shared.redis).await?;
     let storage = Storage::open(&shared.storage)
         .await
         .context("the object store is not usable")?;

@@ -19,23 +19,28 @@ pub mod processor;
 pub mod settings;
 
 use anyhow::Context as _;
+use avatar_common::queue::JobQueue;
+use avatar_common::settings::RedisSettings;
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
 pub use pool::run_pool;
 pub use settings::{Cli, Command, Settings};
 
+/// Opens the queue, or says which setting to fix.
+pub async fn open_queue(redis: &RedisSettings) -> anyhow::Result<(redis::Client, JobQueue)> {
+    avatar_common::queue::open(redis).await.with_context(|| {
+        format!(
+            "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
+            redis.redis_url
+        )
+    })
+}
+
 /// Queues again the jobs that failed on the service's own faults (or all
 /// failed jobs, with `all`), and prints how many.
 pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()> {
-    let (_, queue) = avatar_common::queue::open(&settings.redis)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
-                settings.redis.redis_url
-            )
-        })?;
+    let (_, queue) = open_queue(&settings.redis).await?;
     let moved = queue
         .requeue_failed(all)
         .await
@@ -46,14 +51,7 @@ pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()>
 
 /// Runs a stand-alone worker process until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let (client, queue) = avatar_common::queue::open(&settings.redis)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
-                settings.redis.redis_url
-            )
-        })?;
+    let (client, queue) = open_queue(&settings.redis).await?;
     let storage = Storage::open(&settings.storage)
         .await
         .context("the object store is not usable")?;
