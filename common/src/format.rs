@@ -43,6 +43,9 @@ mod tests {
         assert_eq!(sniff(b"hello world, this is not an image"), None);
         assert_eq!(sniff(b""), None);
         assert_eq!(sniff(b"%PDF-1.7"), None);
+        // AVIF and HEIC are images, but not ones the workers decode.
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1"), None);
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), None);
         // Farbfeld is an image format, but not one the workers decode.
         assert_eq!(sniff(b"farbfeld\0\0\0\x01\0\0\0\x01"), None);
     }
