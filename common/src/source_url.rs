@@ -46,6 +46,11 @@ impl FromStr for SourceUrl {
             return Err(InvalidSourceUrl::TooLong);
         }
         let url = Url::parse(s).map_err(|e| InvalidSourceUrl::Malformed(e.to_string()))?;
+        // Parsing percent-encodes and normalises, which can lengthen the
+        // URL: the limit holds for the form that is stored and read back.
+        if url.as_str().len() > MAX_SOURCE_URL_LEN {
+            return Err(InvalidSourceUrl::TooLong);
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(InvalidSourceUrl::Scheme(url.scheme().to_owned()));
         }
@@ -88,6 +93,22 @@ mod tests {
         for s in ["https://example.com/a.png", "http://127.0.0.1:8080/x?y=1"] {
             assert!(s.parse::<SourceUrl>().is_ok(), "{s} was refused");
         }
+    }
+
+    #[test]
+    fn a_url_that_grows_past_the_limit_when_normalised_is_refused() {
+        // Each "é" (2 bytes) is stored as "%C3%A9" (6): 700 of them fit the
+        // limit as typed but not as stored.
+        let typed = format!("https://example.com/{}", "é".repeat(700));
+        assert!(typed.len() <= MAX_SOURCE_URL_LEN);
+        assert_eq!(typed.parse::<SourceUrl>(), Err(InvalidSourceUrl::TooLong));
+    }
+
+    #[test]
+    fn accepted_urls_parse_again_from_their_stored_form() {
+        let typed = format!("https://example.com/{}", "é".repeat(300));
+        let url: SourceUrl = typed.parse().expect("fits");
+        assert_eq!(url.to_string().parse::<SourceUrl>(), Ok(url));
     }
 
     #[test]
