@@ -271,16 +271,25 @@ pub async fn redis_restart() -> Outcome {
     Ok(())
 }
 
+/// An app that reaches the S3 server through a proxy the test can switch
+/// off, with extra settings.
+async fn behind_proxy(env: &[(&str, &str)]) -> (Proxy, TestApp) {
+    let proxy = Proxy::start(s3::endpoint().trim_start_matches("http://").to_owned()).await;
+    let builder = env.iter().fold(
+        TestApp::builder().s3_endpoint(&proxy.endpoint()),
+        |b, (k, v)| b.env(k, v),
+    );
+    (proxy, builder.start().await)
+}
+
 /// The object store is unreachable for a minute: jobs retry with backoff
 /// and complete when it returns; uploads are refused with 503 meanwhile.
 pub async fn store_outage() -> Outcome {
-    let proxy = Proxy::start(s3::endpoint().trim_start_matches("http://").to_owned()).await;
-    let app = TestApp::builder()
-        .s3_endpoint(&proxy.endpoint())
-        .env("AVATARS_RETRY_BASE_MS", "200")
-        .env("AVATARS_RETRY_MAX_DELAY_SECS", "3")
-        .start()
-        .await;
+    let (proxy, app) = behind_proxy(&[
+        ("AVATARS_RETRY_BASE_MS", "200"),
+        ("AVATARS_RETRY_MAX_DELAY_SECS", "3"),
+    ])
+    .await;
     let source = source_server::start(images::png(300, 300), Duration::ZERO).await;
     proxy.set_up(false);
     let id = accepted_id(
@@ -326,14 +335,12 @@ pub async fn store_outage() -> Outcome {
 /// Past the retry budget a job fails as unavailable; `avatar-worker
 /// requeue-failed` queues it again and it completes.
 pub async fn retry_budget() -> Outcome {
-    let proxy = Proxy::start(s3::endpoint().trim_start_matches("http://").to_owned()).await;
-    let app = TestApp::builder()
-        .s3_endpoint(&proxy.endpoint())
-        .env("AVATARS_RETRY_BASE_MS", "200")
-        .env("AVATARS_RETRY_MAX_DELAY_SECS", "1")
-        .env("AVATARS_RETRY_BUDGET_SECS", "3")
-        .start()
-        .await;
+    let (proxy, app) = behind_proxy(&[
+        ("AVATARS_RETRY_BASE_MS", "200"),
+        ("AVATARS_RETRY_MAX_DELAY_SECS", "1"),
+        ("AVATARS_RETRY_BUDGET_SECS", "3"),
+    ])
+    .await;
     let id = accepted_id(
         app.put_bytes("frank", "me", "?wait=0", images::png(200, 200))
             .await,

@@ -21,10 +21,8 @@ async fn raw_bytes_of_jpeg_png_webp_and_gif_become_the_avatar() {
         let response = app.put_bytes("alice", "me", "", encode(640, 480)).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         let body: Value = response.json().await.expect("json");
-        let url = body["avatarUrl"].as_str().expect("avatarUrl");
         assert!(body["jobId"].is_string(), "{name}: {body}");
-        let stored = app.download(url).await.bytes().await.expect("body");
-        let info = images::inspect(&stored);
+        let info = app.stored_avatar(&body).await;
         assert_eq!((info.width, info.height), (480, 480), "{name}");
     }
 }
@@ -83,13 +81,7 @@ async fn a_source_smaller_than_the_target_is_not_enlarged() {
         .json()
         .await
         .expect("json");
-    let stored = app
-        .download(body["avatarUrl"].as_str().expect("url"))
-        .await
-        .bytes()
-        .await
-        .expect("body");
-    let info = images::inspect(&stored);
+    let info = app.stored_avatar(&body).await;
     assert_eq!((info.width, info.height), (90, 90));
 }
 
@@ -102,13 +94,7 @@ async fn transparency_is_flattened_onto_white() {
         .json()
         .await
         .expect("json");
-    let stored = app
-        .download(body["avatarUrl"].as_str().expect("url"))
-        .await
-        .bytes()
-        .await
-        .expect("body");
-    let info = images::inspect(&stored);
+    let info = app.stored_avatar(&body).await;
     assert!(
         info.mean_rgb.iter().all(|&c| c > 250.0),
         "{:?}",

@@ -22,13 +22,7 @@ async fn an_image_at_a_url_of_each_format_becomes_the_avatar() {
             .await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         let body: Value = response.json().await.expect("json");
-        let stored = app
-            .download(body["avatarUrl"].as_str().expect("url"))
-            .await
-            .bytes()
-            .await
-            .expect("body");
-        let info = images::inspect(&stored);
+        let info = app.stored_avatar(&body).await;
         assert_eq!((info.width, info.height), (512, 512), "{name}");
     }
 }

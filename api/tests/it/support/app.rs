@@ -342,6 +342,15 @@ impl TestApp {
         }
     }
 
+    /// Downloads the avatar whose URL a PUT answered with, and reads it.
+    pub async fn stored_avatar(&self, body: &Value) -> super::images::AvatarInfo {
+        let url = body["avatarUrl"]
+            .as_str()
+            .expect("the answer has no avatarUrl");
+        let stored = self.download(url).await.bytes().await.expect("body");
+        super::images::inspect(&stored)
+    }
+
     /// Downloads a returned avatarUrl.
     pub async fn download(&self, url: &str) -> reqwest::Response {
         self.client.get(url).send().await.expect("download failed")
