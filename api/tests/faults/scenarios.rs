@@ -105,21 +105,28 @@ fn wait_exit(
     }
 }
 
-/// A worker is SIGKILLed while it runs a job; another worker completes the
-/// job within 15 s.
-pub async fn killed_worker() -> Outcome {
-    let mut app = TestApp::builder()
+/// An app with one worker process, running a job for `user` whose source
+/// takes 2 s to arrive.
+async fn job_running_in_one_worker(user: &str) -> Result<(TestApp, String), String> {
+    let app = TestApp::builder()
         .in_process_workers(0)
         .worker_processes(1)
         .start()
         .await;
-    let source = source_server::start(images::png(500, 500), Duration::from_secs(2)).await;
+    let source = source_server::start(images::png(400, 400), Duration::from_secs(2)).await;
     let id = accepted_id(
-        app.put_url("alice", "me", "?wait=0", &format!("{source}/slow"))
+        app.put_url(user, "me", "?wait=0", &format!("{source}/slow"))
             .await,
     )
     .await?;
-    job_with_status(&app, "alice", &id, &["processing"], Duration::from_secs(10)).await?;
+    job_with_status(&app, user, &id, &["processing"], Duration::from_secs(10)).await?;
+    Ok((app, id))
+}
+
+/// A worker is SIGKILLed while it runs a job; another worker completes the
+/// job within 15 s.
+pub async fn killed_worker() -> Outcome {
+    let (mut app, id) = job_running_in_one_worker("alice").await?;
     app.workers[0].kill().map_err(|e| e.to_string())?;
     let killed = Instant::now();
     app.add_worker();
@@ -143,18 +150,7 @@ pub async fn killed_worker() -> Outcome {
 
 /// SIGTERM to a worker running a job: it finishes the job and exits 0.
 pub async fn sigterm_worker() -> Outcome {
-    let mut app = TestApp::builder()
-        .in_process_workers(0)
-        .worker_processes(1)
-        .start()
-        .await;
-    let source = source_server::start(images::png(400, 400), Duration::from_secs(2)).await;
-    let id = accepted_id(
-        app.put_url("bob", "me", "?wait=0", &format!("{source}/slow"))
-            .await,
-    )
-    .await?;
-    job_with_status(&app, "bob", &id, &["processing"], Duration::from_secs(10)).await?;
+    let (mut app, id) = job_running_in_one_worker("bob").await?;
     signal(app.workers[0].id(), "-TERM");
     let status = wait_exit(&mut app.workers[0], Duration::from_secs(20))?;
     ensure!(status.success(), "the worker exited with {status}");
