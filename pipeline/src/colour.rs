@@ -2,22 +2,33 @@
 //! ProPhoto, grey profiles, ...) and from CMYK. Which profile applies is
 //! decided by the decoders; this module only converts.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use image::RgbImage;
-use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+use moxcms::{ColorProfile, DataColorSpace, Layout, Transform8BitExecutor, TransformOptions};
+
+/// A transform into sRGB, with the colour space of its source.
+type Transform = (DataColorSpace, Arc<Transform8BitExecutor>);
+
+thread_local! {
+    /// The last profile seen on this thread and its transform, if it has a
+    /// usable one. Photos from one camera share their profile, and building
+    /// the transform costs as much as running it on a 512-pixel avatar.
+    static LAST: RefCell<Option<(Vec<u8>, Option<Transform>)>> = const { RefCell::new(None) };
+}
 
 /// Converts `pixels` encoded in the ICC `profile` to sRGB in place. A profile
 /// that cannot be read, or that does not describe RGB or grey data, is
 /// ignored: the pixels are then taken to be sRGB already.
 pub(crate) fn rgb_to_srgb(pixels: &mut RgbImage, profile: &[u8]) {
-    let Ok(source) = ColorProfile::new_from_slice(profile) else {
-        return;
-    };
-    let count = pixels.pixels().len();
-    let converted = match source.color_space {
-        DataColorSpace::Rgb => to_srgb(&source, Layout::Rgb, pixels.as_raw(), count),
-        DataColorSpace::Gray => {
+    let converted = match transform(profile) {
+        Some((DataColorSpace::Rgb, transform)) => {
+            run(&*transform, pixels.as_raw(), pixels.pixels().len())
+        }
+        Some((DataColorSpace::Gray, transform)) => {
             let grey: Vec<u8> = pixels.pixels().map(|p| p.0[0]).collect();
-            to_srgb(&source, Layout::Gray, &grey, count)
+            run(&*transform, &grey, grey.len())
         }
         _ => None,
     };
@@ -37,7 +48,9 @@ pub(crate) fn cmyk_to_srgb(mut ink: Vec<u8>, inverted: bool, profile: Option<&[u
             *sample = 255 - *sample;
         }
     }
-    if let Some(rgb) = profile.and_then(|profile| cmyk_with_profile(&ink, profile)) {
+    if let Some((DataColorSpace::Cmyk, transform)) = profile.and_then(transform)
+        && let Some(rgb) = run(&*transform, &ink, ink.len() / 4)
+    {
         return rgb;
     }
     ink.chunks_exact(4)
@@ -52,17 +65,31 @@ pub(crate) fn cmyk_to_srgb(mut ink: Vec<u8>, inverted: bool, profile: Option<&[u
         .collect()
 }
 
-fn cmyk_with_profile(ink: &[u8], profile: &[u8]) -> Option<Vec<u8>> {
-    let source = ColorProfile::new_from_slice(profile).ok()?;
-    if source.color_space != DataColorSpace::Cmyk {
-        return None;
-    }
-    // CMYK samples travel in the four-channel layout.
-    to_srgb(&source, Layout::Rgba, ink, ink.len() / 4)
+/// The transform from `profile` into sRGB, reused when the thread's last
+/// profile was the same.
+fn transform(profile: &[u8]) -> Option<Transform> {
+    LAST.with_borrow_mut(|last| {
+        if let Some((bytes, transform)) = last.as_ref()
+            && bytes.as_slice() == profile
+        {
+            return transform.clone();
+        }
+        let transform = build(profile);
+        *last = Some((profile.to_vec(), transform.clone()));
+        transform
+    })
 }
 
-/// `count` pixels of `samples` in `layout`, described by `source`, as sRGB.
-fn to_srgb(source: &ColorProfile, layout: Layout, samples: &[u8], count: usize) -> Option<Vec<u8>> {
+/// A transform into sRGB for RGB, grey and CMYK profiles; CMYK samples
+/// travel in the four-channel layout.
+fn build(profile: &[u8]) -> Option<Transform> {
+    let source = ColorProfile::new_from_slice(profile).ok()?;
+    let layout = match source.color_space {
+        DataColorSpace::Rgb => Layout::Rgb,
+        DataColorSpace::Gray => Layout::Gray,
+        DataColorSpace::Cmyk => Layout::Rgba,
+        _ => return None,
+    };
     let transform = source
         .create_transform_8bit(
             layout,
@@ -71,6 +98,11 @@ fn to_srgb(source: &ColorProfile, layout: Layout, samples: &[u8], count: usize) 
             TransformOptions::default(),
         )
         .ok()?;
+    Some((source.color_space, transform))
+}
+
+/// `count` pixels of `samples` through `transform`, as sRGB.
+fn run(transform: &Transform8BitExecutor, samples: &[u8], count: usize) -> Option<Vec<u8>> {
     let mut rgb = vec![0; count * 3];
     transform.transform(samples, &mut rgb).ok()?;
     Some(rgb)
@@ -97,6 +129,18 @@ mod tests {
         rgb_to_srgb(&mut pixels, &p3);
         let [r, g, b] = pixels.get_pixel(0, 0).0;
         assert!(r == 255 && g < 10 && b < 10, "{:?}", [r, g, b]);
+    }
+
+    #[test]
+    fn each_profile_gets_its_own_transform_when_profiles_alternate() {
+        let p3 = ColorProfile::new_display_p3().encode().expect("P3 encodes");
+        let srgb = ColorProfile::new_srgb().encode().expect("sRGB encodes");
+        for (profile, keeps_red) in [(&p3, false), (&srgb, true), (&p3, false), (&p3, false)] {
+            let mut pixels = RgbImage::from_pixel(1, 1, Rgb([200, 100, 50]));
+            rgb_to_srgb(&mut pixels, profile);
+            let [r, _, _] = pixels.get_pixel(0, 0).0;
+            assert_eq!(r.abs_diff(200) <= 1, keeps_red, "red becomes {r}");
+        }
     }
 
     #[test]
