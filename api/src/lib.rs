@@ -12,6 +12,8 @@
 //! - [`error`]: every error answer, in one shape.
 //! - [`state`]: what the handlers share.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod error;
 pub mod rate_limit;

@@ -13,6 +13,8 @@
 //! - [`settings`]: the settings both binaries take from flags or `AVATARS_*`.
 //! - [`telemetry`]: tracing set-up; [`metrics`]: Prometheus metrics.
 
+#![forbid(unsafe_code)]
+
 pub mod format;
 pub mod idempotency_key;
 pub mod job;

@@ -11,7 +11,6 @@ use crate::decode::decode;
 use crate::encode::encode;
 use crate::format::SourceFormat;
 use crate::resize::resize;
-use crate::square::Square;
 use crate::{Avatar, Options, PipelineError};
 
 /// Turns uploaded image bytes into a square avatar JPEG.
@@ -45,8 +44,7 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
     // The centre square of the stored image is the centre square of the
     // upright one, so cropping and scaling come first and turning the image
     // upright and converting its colours touch only the small result.
-    let (width, height) = frame.pixels.dimensions();
-    let square = Square::centred(width, height, frame.side);
+    let square = frame.square;
     let pixels = resize(&frame.pixels, square)?;
     drop(frame.pixels);
     let mut upright = DynamicImage::ImageRgb8(pixels);

@@ -13,6 +13,7 @@ use crate::dimensions;
 use crate::flatten::onto_white;
 use crate::format::SourceFormat;
 use crate::frame::Frame;
+use crate::square::Square;
 use crate::{Options, PipelineError, jpeg};
 
 /// Decodes `bytes` as `format`, refusing sizes above the limits from the
@@ -37,7 +38,7 @@ pub(crate) fn decode(
     let image = DynamicImage::from_decoder(decoder).map_err(error)?;
     Ok(Frame {
         pixels: onto_white(image),
-        side: Frame::side_for(width, height, options.size),
+        square: Square::centred(width, height, Frame::side_for(width, height, options.size)),
         orientation,
         icc,
     })

@@ -7,7 +7,8 @@
 //! - `format` recognises the container from the bytes; `dimensions` refuses
 //!   oversized images from the header.
 //! - `decode` turns the bytes into a `frame`: JPEG through libjpeg-turbo with
-//!   scaled decoding (`jpeg`, `jpeg_header`), other formats through the
+//!   scaled decoding of only the square's region (`jpeg`, `jpeg_header`,
+//!   `jpeg_region`), other formats through the
 //!   `image` crate, with `flatten` putting transparency onto white.
 //! - `square` picks the centre crop, `resize` scales it, `colour` converts
 //!   embedded profiles and CMYK to sRGB, `encode` writes the progressive JPEG.
@@ -25,6 +26,7 @@ mod format;
 mod frame;
 mod jpeg;
 mod jpeg_header;
+mod jpeg_region;
 mod options;
 mod resize;
 mod square;

@@ -8,6 +8,18 @@ use image::RgbImage;
 use crate::PipelineError;
 use crate::square::Square;
 
+/// Half-width of the Lanczos3 kernel, in source pixels at unit scale.
+const LANCZOS3_SUPPORT: f64 = 3.0;
+
+/// How many source pixels past each edge of a `crop`-pixel square the filter
+/// reads when scaling it to `side` pixels.
+pub(crate) fn reach(crop: u32, side: u32) -> u32 {
+    let scale = f64::from(crop) / f64::from(side.max(1));
+    // The support grows with the downscaling factor and never shrinks below
+    // the filter's own; the result is a handful of pixels.
+    (LANCZOS3_SUPPORT * scale.max(1.0)).ceil() as u32 + 1
+}
+
 /// The `square` of `source`, scaled to `square.side` pixels on a side.
 pub(crate) fn resize(source: &RgbImage, square: Square) -> Result<RgbImage, PipelineError> {
     let (width, height) = source.dimensions();

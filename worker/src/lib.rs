@@ -10,6 +10,8 @@
 //! - [`convert`]: the pipeline on local files, for operators and benchmarks.
 //! - [`maintenance`]: due retries and the deletion of superseded avatars.
 
+#![forbid(unsafe_code)]
+
 pub mod address;
 pub mod convert;
 pub mod fetch;
