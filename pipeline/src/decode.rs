@@ -1,7 +1,8 @@
 //! Turns recognised bytes into a [`Frame`]: JPEG goes to libjpeg-turbo in
-//! `jpeg`; PNG, GIF, WebP, BMP and TIFF, and the rare JPEG libjpeg-turbo
-//! declines for a harmless irregularity, are decoded here with the `image`
-//! crate, first frame only, after the header has passed the size limits.
+//! `jpeg`, still WebP to libwebp in `webp`; PNG, GIF, BMP, TIFF, animated
+//! WebP, and the rare file those libraries decline, are decoded here with
+//! the `image` crate, first frame only, after the header has passed the
+//! size limits.
 //! Geometry and colour conversion belong to `convert`.
 
 use std::io::Cursor;
@@ -14,7 +15,7 @@ use crate::flatten::onto_white;
 use crate::format::SourceFormat;
 use crate::frame::Frame;
 use crate::square::Square;
-use crate::{Options, PipelineError, jpeg};
+use crate::{Options, PipelineError, jpeg, webp};
 
 /// Decodes `bytes` as `format`, refusing sizes above the limits from the
 /// header alone.
@@ -35,10 +36,21 @@ pub(crate) fn decode(
     dimensions::check(width, height, options.max_pixels)?;
     let orientation = decoder.orientation().map_err(error)?;
     let icc = decoder.icc_profile().map_err(error)?;
+    let square = Square::centred(width, height, Frame::side_for(width, height, options.size));
+    if format == SourceFormat::WebP
+        && let Some((pixels, square)) = webp::decode(bytes, square)
+    {
+        return Ok(Frame {
+            pixels,
+            square,
+            orientation,
+            icc,
+        });
+    }
     let image = DynamicImage::from_decoder(decoder).map_err(error)?;
     Ok(Frame {
         pixels: onto_white(image),
-        square: Square::centred(width, height, Frame::side_for(width, height, options.size)),
+        square,
         orientation,
         icc,
     })

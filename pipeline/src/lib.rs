@@ -8,8 +8,9 @@
 //!   oversized images from the header.
 //! - `decode` turns the bytes into a `frame`: JPEG through libjpeg-turbo with
 //!   scaled decoding of only the square's region (`jpeg`, `jpeg_header`,
-//!   `jpeg_region`), other formats through the
-//!   `image` crate, with `flatten` putting transparency onto white.
+//!   `jpeg_region`), still WebP through libwebp (`webp`), other formats
+//!   through the `image` crate, with `flatten` putting transparency onto
+//!   white.
 //! - `square` picks the centre crop, `resize` scales it, `colour` converts
 //!   embedded profiles and CMYK to sRGB, `encode` writes the progressive JPEG.
 //! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
@@ -30,6 +31,7 @@ mod jpeg_region;
 mod options;
 mod resize;
 mod square;
+mod webp;
 
 #[cfg(test)]
 mod fixtures;
