@@ -4,12 +4,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use image::DynamicImage;
-
 use crate::colour::rgb_to_srgb;
 use crate::decode::decode;
 use crate::encode::encode;
 use crate::format::SourceFormat;
+use crate::orient::upright;
 use crate::resize::resize;
 use crate::{Avatar, Options, PipelineError};
 
@@ -47,9 +46,7 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
     let square = frame.square;
     let pixels = resize(&frame.pixels, square)?;
     drop(frame.pixels);
-    let mut upright = DynamicImage::ImageRgb8(pixels);
-    upright.apply_orientation(frame.orientation);
-    let mut pixels = upright.into_rgb8();
+    let mut pixels = upright(pixels, frame.orientation)?;
     if let Some(profile) = &frame.icc {
         rgb_to_srgb(&mut pixels, profile);
     }
@@ -65,6 +62,7 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
 mod tests {
     use std::time::{Duration, Instant};
 
+    use image::DynamicImage;
     use image::codecs::gif::GifEncoder;
     use image::{Frame, ImageFormat, Rgba, RgbaImage};
 

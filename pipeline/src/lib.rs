@@ -11,8 +11,9 @@
 //!   `jpeg_region`), still WebP through libwebp (`webp`), other formats
 //!   through the `image` crate, with `flatten` putting transparency onto
 //!   white.
-//! - `square` picks the centre crop, `resize` scales it, `colour` converts
-//!   embedded profiles and CMYK to sRGB, `encode` writes the progressive JPEG.
+//! - `square` picks the centre crop, `resize` scales it, `orient` turns it
+//!   upright, `colour` converts embedded profiles and CMYK to sRGB, `encode`
+//!   writes the progressive JPEG.
 //! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
 
 mod avatar;
@@ -29,6 +30,7 @@ mod jpeg;
 mod jpeg_header;
 mod jpeg_region;
 mod options;
+mod orient;
 mod resize;
 mod square;
 mod webp;
