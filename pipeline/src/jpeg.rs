@@ -16,14 +16,6 @@ use crate::square::Square;
 use crate::{Options, PipelineError};
 use crate::{dimensions, resize};
 
-/// The decoded square keeps at least this many times the output side
-/// (numerator, denominator), so the final Lanczos step has detail to work
-/// from. At 1.4 a 12 MP photo decodes at 1/4 (756 pixels for a 512 avatar):
-/// on the corpus photos the whole conversion takes 12 % fewer instructions
-/// than at 1/2 (1512 pixels), at the same SSIM against a full-resolution
-/// reference (0.9786 against 0.9790).
-const DECODED_OVER_OUTPUT: (u32, u32) = (7, 5);
-
 /// The most scans a progressive JPEG may have. Real files have about ten; a
 /// crafted file with thousands makes decoding crawl.
 const MAX_SCANS: i32 = 500;
@@ -145,10 +137,9 @@ fn region_around(square: Square, width: u32, height: u32, alignment: Option<u32>
 }
 
 /// The strongest IDCT scaling that keeps a `shorter` side of at least
-/// [`DECODED_OVER_OUTPUT`] times `side`.
+/// [`resize::decoded_side`] of `side`.
 fn scale_for(shorter: u32, side: u32) -> ScalingFactor {
-    let (times, over) = DECODED_OVER_OUTPUT;
-    let wanted = side.saturating_mul(times).div_ceil(over);
+    let wanted = resize::decoded_side(side);
     [8, 4, 2]
         .into_iter()
         .find(|&denominator| shorter.div_ceil(denominator) >= wanted)

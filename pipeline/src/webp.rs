@@ -16,16 +16,12 @@ use libwebp_sys::{
 };
 
 use crate::flatten::onto_white;
+use crate::resize;
 use crate::square::Square;
 
-/// The decoded square keeps at least this many times the output side
-/// (numerator, denominator), as for JPEG; libwebp scales only when the
-/// square is at least twice that, leaving smaller steps to the Lanczos
-/// filter.
-const DECODED_OVER_OUTPUT: (u32, u32) = (7, 5);
-
-/// The `square` of a still WebP as opaque RGB, scaled down by libwebp when it
-/// is much larger than its output, with the square's place in the result; or
+/// The `square` of a still WebP as opaque RGB, scaled down by libwebp to
+/// [`resize::decoded_side`] when it is at least twice that (smaller steps
+/// are left to the Lanczos filter), with the square's place in the result; or
 /// `None` for an animation or a file libwebp cannot decode.
 pub(crate) fn decode(bytes: &[u8], square: Square) -> Option<(RgbImage, Square)> {
     let mut config = WebPDecoderConfig::new().ok()?;
@@ -36,8 +32,7 @@ pub(crate) fn decode(bytes: &[u8], square: Square) -> Option<(RgbImage, Square)>
         return None;
     }
     let alpha = config.input.has_alpha != 0;
-    let (times, over) = DECODED_OVER_OUTPUT;
-    let wanted = square.side.saturating_mul(times).div_ceil(over);
+    let wanted = resize::decoded_side(square.side);
     let decoded = if square.crop >= wanted.saturating_mul(2) {
         wanted
     } else {
