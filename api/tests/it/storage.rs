@@ -86,22 +86,16 @@ async fn an_avatar_that_stops_being_current_is_deleted_after_its_retention() {
         .expect("json");
     let bucket = app.bucket.clone().expect("bucket");
     let second_url = second["avatarUrl"].as_str().expect("url").to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let keys = s3::keys(&bucket).await;
-        if keys.len() == 1 {
-            assert!(
-                second_url.ends_with(&keys[0]),
-                "the current avatar was deleted"
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the superseded avatar stayed: {keys:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let keys = s3::keys_once(
+        &bucket,
+        |keys| keys.len() == 1,
+        "the superseded avatar stayed",
+    )
+    .await;
+    assert!(
+        second_url.ends_with(&keys[0]),
+        "the current avatar was deleted"
+    );
     let gone = app
         .download(first["avatarUrl"].as_str().expect("url"))
         .await;
@@ -128,12 +122,10 @@ async fn a_staged_upload_left_behind_without_a_job_is_swept() {
         .send()
         .await
         .expect("put");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while s3::keys(&bucket).await.contains(&orphan) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{orphan} was never swept"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    s3::keys_once(
+        &bucket,
+        |keys| !keys.contains(&orphan),
+        &format!("{orphan} was never swept"),
+    )
+    .await;
 }

@@ -106,6 +106,24 @@ pub async fn keys(bucket: &str) -> Vec<String> {
         .collect()
 }
 
+/// The keys of `bucket` once `settled` holds for them, polled for up to 30 s;
+/// past that the test fails, naming `waiting_for` and the keys it saw.
+pub async fn keys_once(
+    bucket: &str,
+    settled: impl Fn(&[String]) -> bool,
+    waiting_for: &str,
+) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let keys = keys(bucket).await;
+        if settled(&keys) {
+            return keys;
+        }
+        assert!(Instant::now() < deadline, "{waiting_for}: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
