@@ -1,10 +1,12 @@
 /*
  * Writes 8-bit RGB pixels as the avatar JPEG through libjpeg's own API,
  * which TurboJPEG's does not expose in one respect: the scan script.
- * libjpeg-turbo's standard progressive script refines every coefficient in
- * a second pass (successive approximation); this one sends the DC of all
- * components, then each component's AC coefficients once. On 512-pixel
- * avatars that halves the encoder's work for about 1 % more bytes.
+ * libjpeg-turbo's standard progressive script takes ten scans and refines
+ * every component's AC coefficients in a second pass (successive
+ * approximation); this one takes five and refines only the luma, where the
+ * refinement pays. On the 11 corpus photos' 512-pixel avatars it takes
+ * about 30 % fewer instructions and gives 1 % fewer bytes; on the corpus
+ * WebP files' avatars (graphics), 1.6 % more bytes.
  * Called from encode.rs; everything else stays in Rust.
  */
 
@@ -17,13 +19,15 @@
 #include "jpeglib.h"
 #include "jerror.h"
 
-/* Progressive, spectral selection only: DC of Y, Cb and Cr interleaved,
- * then AC 1 to 63 of each component. */
+/* Progressive: DC of Y, Cb and Cr interleaved; the luma AC coefficients
+ * but their lowest bit; each chroma component's AC; the luma AC's lowest
+ * bit. */
 static const jpeg_scan_info SCANS[] = {
   { 3, { 0, 1, 2, 0 }, 0, 0, 0, 0 },
-  { 1, { 0, 0, 0, 0 }, 1, 63, 0, 0 },
+  { 1, { 0, 0, 0, 0 }, 1, 63, 0, 1 },
   { 1, { 1, 0, 0, 0 }, 1, 63, 0, 0 },
   { 1, { 2, 0, 0, 0 }, 1, 63, 0, 0 },
+  { 1, { 0, 0, 0, 0 }, 1, 63, 1, 0 },
 };
 
 struct failure {
