@@ -16,7 +16,7 @@ use avatar_pipeline::{Options, PipelineError, convert};
 const OPTIONS: Options = Options {
     size: 64,
     quality: 80,
-    max_pixels: 4_000_000,
+    max_pixels: 1_000_000,
 };
 
 /// Bytes in, an avatar or an error out; never a panic caught as an
