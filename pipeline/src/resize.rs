@@ -40,20 +40,47 @@ pub(crate) fn resize(source: &RgbImage, square: Square) -> Result<RgbImage, Pipe
     let (width, height) = source.dimensions();
     let src = ImageRef::new(width, height, source.as_raw(), PixelType::U8x3)
         .map_err(|e| PipelineError::Internal(format!("resize source: {e}")))?;
-    let mut dst = Image::new(square.side, square.side, PixelType::U8x3);
+    let area = Area {
+        left: f64::from(square.left),
+        top: f64::from(square.top),
+        side: f64::from(square.crop),
+    };
+    let pixels = scale(&src, area, square.side)?;
+    RgbImage::from_raw(square.side, square.side, pixels)
+        .ok_or_else(|| PipelineError::Internal("resize produced a buffer of the wrong size".into()))
+}
+
+/// A square of a source, in source pixels, which may fall between them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Area {
+    pub(crate) left: f64,
+    pub(crate) top: f64,
+    pub(crate) side: f64,
+}
+
+/// The `area` of a one-channel `width` x `height` `plane` (one byte a
+/// sample, rows packed), scaled to `side` samples on a side.
+pub(crate) fn resize_plane(
+    plane: &[u8],
+    width: u32,
+    height: u32,
+    area: Area,
+    side: u32,
+) -> Result<Vec<u8>, PipelineError> {
+    let src = ImageRef::new(width, height, plane, PixelType::U8)
+        .map_err(|e| PipelineError::Internal(format!("resize source plane: {e}")))?;
+    scale(&src, area, side)
+}
+
+fn scale(src: &ImageRef<'_>, area: Area, side: u32) -> Result<Vec<u8>, PipelineError> {
+    let mut dst = Image::new(side, side, src.pixel_type());
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-        .crop(
-            f64::from(square.left),
-            f64::from(square.top),
-            f64::from(square.crop),
-            f64::from(square.crop),
-        );
+        .crop(area.left, area.top, area.side, area.side);
     Resizer::new()
-        .resize(&src, &mut dst, &options)
+        .resize(src, &mut dst, &options)
         .map_err(|e| PipelineError::Internal(format!("resize: {e}")))?;
-    RgbImage::from_raw(square.side, square.side, dst.into_vec())
-        .ok_or_else(|| PipelineError::Internal("resize produced a buffer of the wrong size".into()))
+    Ok(dst.into_vec())
 }
 
 #[cfg(test)]
