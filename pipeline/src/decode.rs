@@ -6,6 +6,7 @@
 //! Geometry and colour conversion belong to `convert`.
 
 use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use image::error::ImageError;
 use image::{DynamicImage, ImageDecoder, ImageReader};
@@ -47,7 +48,17 @@ pub(crate) fn decode(
             icc,
         });
     }
-    let image = DynamicImage::from_decoder(decoder).map_err(error)?;
+    // The `image` crate's decoders can panic on malformed files (image-webp
+    // 0.2.4 indexes past a short alpha chunk in an animation frame); such a
+    // file is damaged, which is what its uploader should hear.
+    let image = catch_unwind(AssertUnwindSafe(|| DynamicImage::from_decoder(decoder)))
+        .map_err(|_| {
+            PipelineError::Corrupt(format!(
+                "the {} data is damaged: its decoder could not read it",
+                format.name()
+            ))
+        })?
+        .map_err(error)?;
     Ok(Frame {
         pixels: onto_white(image),
         square,
