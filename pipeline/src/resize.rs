@@ -1,4 +1,5 @@
-//! Cuts the square out of an RGB image and scales it with a Lanczos filter.
+//! Cuts the square out of an RGB image, or out of one colour plane, and
+//! scales it with a Lanczos filter.
 //! Choosing the square belongs to `square`.
 
 use fast_image_resize::images::{Image, ImageRef};
@@ -72,6 +73,7 @@ pub(crate) fn resize_plane(
     scale(&src, area, side)
 }
 
+/// The `area` of `src` as `side` x `side` pixels of the same type.
 fn scale(src: &ImageRef<'_>, area: Area, side: u32) -> Result<Vec<u8>, PipelineError> {
     let mut dst = Image::new(side, side, src.pixel_type());
     let options = ResizeOptions::new()
