@@ -30,13 +30,12 @@ pub(crate) fn decode(
     {
         return Ok(frame);
     }
-    let error = |e| from_image(e, format);
     let reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
-    let mut decoder = reader.into_decoder().map_err(error)?;
+    let mut decoder = image_crate(|| reader.into_decoder(), format)?;
     let (width, height) = decoder.dimensions();
     dimensions::check(width, height, options.max_pixels)?;
-    let orientation = decoder.orientation().map_err(error)?;
-    let icc = decoder.icc_profile().map_err(error)?;
+    let orientation = image_crate(|| decoder.orientation(), format)?;
+    let icc = image_crate(|| decoder.icc_profile(), format)?;
     let square = Square::centred(width, height, Frame::side_for(width, height, options.size));
     if format == SourceFormat::WebP
         && let Some((pixels, square)) = webp::decode(bytes, square)
@@ -48,23 +47,31 @@ pub(crate) fn decode(
             icc,
         });
     }
-    // The `image` crate's decoders can panic on malformed files (image-webp
-    // 0.2.4 indexes past a short alpha chunk in an animation frame); such a
-    // file is damaged, which is what its uploader should hear.
-    let image = catch_unwind(AssertUnwindSafe(|| DynamicImage::from_decoder(decoder)))
-        .map_err(|_| {
-            PipelineError::Corrupt(format!(
-                "the {} data is damaged: its decoder could not read it",
-                format.name()
-            ))
-        })?
-        .map_err(error)?;
+    let image = image_crate(|| DynamicImage::from_decoder(decoder), format)?;
     Ok(Frame {
         pixels: onto_white(image),
         square,
         orientation,
         icc,
     })
+}
+
+/// Runs `call` into the `image` crate, with its error, or its panic,
+/// translated into what the uploader should hear. Its decoders can panic on
+/// malformed files (image-webp 0.2.4 indexes past a short alpha chunk in an
+/// animation frame); such a file is damaged, not an internal failure.
+fn image_crate<T>(
+    call: impl FnOnce() -> Result<T, ImageError>,
+    format: SourceFormat,
+) -> Result<T, PipelineError> {
+    catch_unwind(AssertUnwindSafe(call))
+        .map_err(|_| {
+            PipelineError::Corrupt(format!(
+                "the {} data is damaged: its decoder could not read it",
+                format.name()
+            ))
+        })?
+        .map_err(|e| from_image(e, format))
 }
 
 /// Translates a decoder error into what the uploader should hear.
