@@ -44,8 +44,7 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
     // upright one, so cropping and scaling come first and turning the image
     // upright and converting its colours touch only the small result.
     let square = frame.square;
-    let pixels = resize(&frame.pixels, square)?;
-    drop(frame.pixels);
+    let pixels = resize(frame.pixels, square)?;
     let mut pixels = upright(pixels, frame.orientation)?;
     if let Some(profile) = &frame.icc {
         rgb_to_srgb(&mut pixels, profile);

@@ -36,9 +36,14 @@ pub(crate) fn reach(crop: u32, side: u32) -> u32 {
     (LANCZOS3_SUPPORT * scale.max(1.0)).ceil() as u32 + 1
 }
 
-/// The `square` of `source`, scaled to `square.side` pixels on a side.
-pub(crate) fn resize(source: &RgbImage, square: Square) -> Result<RgbImage, PipelineError> {
+/// The `square` of `source`, scaled to `square.side` pixels on a side. A
+/// source that already is that square at that size (what `webp` makes from
+/// planes, a small square upload) comes back as it is, uncopied.
+pub(crate) fn resize(source: RgbImage, square: Square) -> Result<RgbImage, PipelineError> {
     let (width, height) = source.dimensions();
+    if (width, height) == (square.side, square.side) && square.crop == square.side {
+        return Ok(source);
+    }
     let src = ImageRef::new(width, height, source.as_raw(), PixelType::U8x3)
         .map_err(|e| PipelineError::Internal(format!("resize source: {e}")))?;
     let area = Area {
@@ -100,10 +105,18 @@ mod tests {
                 source.put_pixel(x, y, Rgb(BLUE));
             }
         }
-        let out = resize(&source, Square::centred(40, 20, 10)).expect("resize succeeds");
+        let out = resize(source, Square::centred(40, 20, 10)).expect("resize succeeds");
         assert_eq!(out.dimensions(), (10, 10));
         // Lanczos reads a little past the cut, so only the edges may tint.
         assert!(out.pixels().all(|p| near(p.0, BLUE, 40)));
         assert_eq!(out.get_pixel(5, 5).0, BLUE);
+    }
+
+    #[test]
+    fn a_source_that_already_is_the_avatar_is_not_copied() {
+        let source = RgbImage::from_pixel(16, 16, Rgb(BLUE));
+        let buffer = source.as_raw().as_ptr();
+        let out = resize(source, Square::centred(16, 16, 16)).expect("resize succeeds");
+        assert_eq!(out.as_raw().as_ptr(), buffer);
     }
 }

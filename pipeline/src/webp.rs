@@ -258,7 +258,7 @@ mod tests {
         assert_eq!((inside.left, inside.top, inside.crop), (0, 0, 100));
         // The same file decoded whole by the image crate, then cut and scaled.
         let whole = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
-        let expected = resize::resize(&whole, square).expect("resizes");
+        let expected = resize::resize(whole, square).expect("resizes");
         let differences: Vec<u32> = pixels
             .as_raw()
             .iter()
