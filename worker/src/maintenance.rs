@@ -67,7 +67,13 @@ pub async fn report_depths(queue: &JobQueue) {
 /// job has no record any more (the API stopped between staging and
 /// enqueueing, or the record expired), completed, or failed on its input.
 /// Uploads of jobs failed as `unavailable` stay, for `requeue-failed`.
+/// Writes to local storage that a crash cut short go too, at the same age.
 async fn sweep_staging(queue: &JobQueue, storage: &Storage, retention: Duration) {
+    match storage.sweep_partial(retention).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "deleted writes a crash cut short"),
+        Err(e) => tracing::warn!(error = %e, "cannot sweep writes a crash cut short"),
+    }
     let staged = match storage.staged(BATCH * 10).await {
         Ok(staged) => staged,
         Err(e) => {

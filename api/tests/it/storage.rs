@@ -129,3 +129,29 @@ async fn a_staged_upload_left_behind_without_a_job_is_swept() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_local_write_cut_short_by_a_crash_is_swept() {
+    let app = TestApp::builder()
+        .storage(Storage::Local)
+        .env("AVATARS_STAGING_RETENTION_SECS", "1")
+        .env("AVATARS_SWEEP_INTERVAL_SECS", "1")
+        .start()
+        .await;
+    // What a process killed in the middle of a write leaves behind.
+    let partial = app.data_dir.as_ref().expect("data dir").join(".partial");
+    std::fs::create_dir_all(&partial).expect("partial dir");
+    let an_hour_ago = crate::support::app::now().saturating_sub(3600) * 1000;
+    let cut_short = partial.join(ulid::Ulid::from_parts(an_hour_ago, 7).to_string());
+    std::fs::write(&cut_short, b"half an upload").expect("write");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cut_short.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} was never swept",
+            cut_short.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

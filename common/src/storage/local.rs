@@ -1,11 +1,13 @@
 //! `LocalStorage`: objects as files under a data directory. Avatars go under
 //! `media/` (which the API serves at `/media/`), staged uploads under
-//! `staging/` (never served). Writes go to a temporary file that is renamed
-//! into place, so a reader never sees half an object and a failed write
-//! leaves the previous object intact.
+//! `staging/` (never served). Writes go to a temporary file under
+//! `.partial/` that is renamed into place, so a reader never sees half an
+//! object and a failed write leaves the previous object intact; what a
+//! crash leaves in `.partial/` is swept by [`LocalStorage::sweep_partial`].
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 use std::io::Write;
@@ -16,6 +18,9 @@ use crate::object_key::STAGING_PREFIX;
 
 /// The directory under the data directory that holds served avatars.
 pub const MEDIA_DIR: &str = "media";
+/// The directory under the data directory that holds writes in progress,
+/// each named by a ULID, so its age is in its name.
+const PARTIAL_DIR: &str = ".partial";
 
 /// A local directory used as the object store.
 #[derive(Debug, Clone)]
@@ -33,6 +38,10 @@ impl LocalStorage {
     /// The directory the API serves under `/media/`.
     pub fn media_dir(&self) -> PathBuf {
         self.root.join(MEDIA_DIR)
+    }
+
+    fn partial_dir(&self) -> PathBuf {
+        self.root.join(PARTIAL_DIR)
     }
 
     fn path(&self, key: &ObjectKey) -> PathBuf {
@@ -54,13 +63,10 @@ impl LocalStorage {
         _kind: ObjectKind,
     ) -> Result<(), StorageError> {
         let path = self.path(key);
-        let dir = path
-            .parent()
-            .ok_or_else(|| StorageError::Misconfigured(format!("no parent for {key}")))?
-            .to_path_buf();
+        let partial = self.partial_dir();
         // Plain blocking I/O on the blocking pool: tokio's buffered file can
         // lose the error of its last write (a full disk) before a sync.
-        tokio::task::spawn_blocking(move || write_atomically(&dir, &path, &body))
+        tokio::task::spawn_blocking(move || write_atomically(&partial, &path, &body))
             .await
             .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
     }
@@ -100,15 +106,42 @@ impl LocalStorage {
         Ok(keys)
     }
 
+    /// Deletes what writes cut short by a crash left in `.partial/`: files
+    /// named by a ULID older than `older_than`. Returns how many it deleted.
+    pub async fn sweep_partial(&self, older_than: Duration) -> Result<usize, StorageError> {
+        let cutoff = crate::queue::now_ms().saturating_sub(older_than.as_millis() as u64);
+        let mut entries = match tokio::fs::read_dir(self.partial_dir()).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let mut deleted = 0;
+        while let Some(entry) = entries.next_entry().await? {
+            let stale = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<ulid::Ulid>().ok())
+                .is_some_and(|id| id.timestamp_ms() < cutoff);
+            if stale {
+                match tokio::fs::remove_file(entry.path()).await {
+                    Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                    _ => deleted += 1,
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
     pub async fn check(&self) -> Result<(), StorageError> {
-        let media = self.media_dir();
-        tokio::fs::create_dir_all(&media).await.map_err(|e| {
-            StorageError::Misconfigured(format!(
-                "cannot create {} ({e}); set AVATARS_DATA_DIR to a writable directory",
-                media.display()
-            ))
-        })?;
-        let probe = self.root.join(format!(".probe-{}", ulid::Ulid::generate()));
+        for dir in [self.media_dir(), self.partial_dir()] {
+            tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+                StorageError::Misconfigured(format!(
+                    "cannot create {} ({e}); set AVATARS_DATA_DIR to a writable directory",
+                    dir.display()
+                ))
+            })?;
+        }
+        let probe = self.partial_dir().join(ulid::Ulid::generate().to_string());
         tokio::fs::write(&probe, b"ok").await.map_err(|e| {
             StorageError::Misconfigured(format!(
                 "cannot write to {} ({e}); set AVATARS_DATA_DIR to a writable directory",
@@ -120,12 +153,15 @@ impl LocalStorage {
     }
 }
 
-/// Writes `body` to a temporary file in `dir`, syncs it and renames it to
-/// `path`; on any error the temporary file is removed and `path` is left
+/// Writes `body` to a temporary file in `partial`, syncs it and renames it
+/// to `path`; on any error the temporary file is removed and `path` is left
 /// as it was.
-fn write_atomically(dir: &Path, path: &Path, body: &[u8]) -> Result<(), StorageError> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::generate()));
+fn write_atomically(partial: &Path, path: &Path, body: &[u8]) -> Result<(), StorageError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(partial)?;
+    let tmp = partial.join(ulid::Ulid::generate().to_string());
     let written = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(body)?;
@@ -166,6 +202,49 @@ mod tests {
             storage.get(&staged).await,
             Err(StorageError::NotFound(_))
         ));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn writes_cut_short_are_swept_once_old_and_finished_ones_leave_nothing() {
+        let root = std::env::temp_dir().join(format!("avatars-local-{}", ulid::Ulid::generate()));
+        let storage = LocalStorage::new(&root);
+        storage.check().await.expect("writable");
+        let key = ObjectKey::try_from("u/alice/avatar.jpg".to_owned()).expect("key");
+        storage
+            .put(&key, Bytes::from_static(b"jpeg"), ObjectKind::Avatar)
+            .await
+            .expect("put");
+        let partial = storage.partial_dir();
+        let left = || {
+            let mut names: Vec<String> = std::fs::read_dir(&partial)
+                .expect("partial dir")
+                .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(left(), Vec::<String>::new(), "a finished write left a file");
+
+        // What a crash in the middle of a write leaves, two hours ago and now.
+        let hour = 3_600_000;
+        let old = ulid::Ulid::from_parts(crate::queue::now_ms() - 2 * hour, 1).to_string();
+        let fresh = ulid::Ulid::generate().to_string();
+        for name in [&old, &fresh, &"not-a-ulid".to_owned()] {
+            std::fs::write(partial.join(name), b"half a jpeg").expect("write");
+        }
+        let deleted = storage
+            .sweep_partial(Duration::from_millis(hour))
+            .await
+            .expect("sweep");
+        assert_eq!(deleted, 1);
+        let mut kept = vec![fresh, "not-a-ulid".to_owned()];
+        kept.sort();
+        assert_eq!(left(), kept);
+        assert_eq!(
+            storage.get(&key).await.expect("get"),
+            Bytes::from_static(b"jpeg")
+        );
         let _ = std::fs::remove_dir_all(root);
     }
 }

@@ -6,6 +6,8 @@ mod error;
 mod local;
 mod s3;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 pub use error::StorageError;
@@ -80,6 +82,16 @@ impl Storage {
         match self {
             Self::S3(s) => s.staged(limit).await,
             Self::Local(l) => l.staged(limit).await,
+        }
+    }
+
+    /// Deletes what writes cut short by a crash left behind, once older
+    /// than `older_than`; returns how many. Only local storage has any: an
+    /// S3 PUT stores all of an object or nothing.
+    pub async fn sweep_partial(&self, older_than: Duration) -> Result<usize, StorageError> {
+        match self {
+            Self::S3(_) => Ok(0),
+            Self::Local(l) => l.sweep_partial(older_than).await,
         }
     }
 
