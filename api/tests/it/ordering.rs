@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TestApp, images, source_server};
+use crate::support::{TestApp, eventually, images, source_server};
 
 #[tokio::test]
 async fn the_update_accepted_last_stays_current_when_an_earlier_one_finishes_after_it() {
@@ -68,18 +68,18 @@ async fn many_updates_accepted_in_order_leave_the_last_one_current() {
     let job = app.job_outcome("bob", &last).await;
     assert_eq!(job["status"], "completed");
     // Earlier jobs may still be finishing; none of them may take over.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let depth = pending_jobs(&app).await;
-        if depth == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{depth} jobs never ended"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "earlier jobs never ended",
+        || async {
+            match pending_jobs(&app).await {
+                0 => Ok(()),
+                depth => Err(format!("{depth} still pending")),
+            }
+        },
+    )
+    .await;
     let current: Value = app
         .get_avatar("bob", "me")
         .await

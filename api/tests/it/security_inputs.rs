@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{Storage, TestApp, images};
+use crate::support::{Storage, TestApp, eventually, images};
 
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
@@ -126,26 +126,31 @@ async fn submit(app: &TestApp, token: &str, name: &str, body: Vec<u8>) -> Option
     }
 }
 
-/// Polls `id` until it has ended; its final status.
+/// Polls `id` until it has ended, at the latest by `deadline`; its final
+/// status.
 async fn final_status(app: &TestApp, token: &str, id: &str, deadline: Instant) -> String {
-    loop {
-        let job: Value = app
-            .client
-            .get(app.url(&format!("/api/public/jobs/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request failed")
-            .json()
-            .await
-            .expect("json");
-        let status = job["status"].as_str().unwrap_or_default().to_owned();
-        if matches!(status.as_str(), "completed" | "failed") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not end: {job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        deadline.saturating_duration_since(Instant::now()),
+        Duration::from_millis(100),
+        &format!("job {id} did not end"),
+        || async {
+            let job: Value = app
+                .client
+                .get(app.url(&format!("/api/public/jobs/{id}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request failed")
+                .json()
+                .await
+                .expect("json");
+            match job["status"].as_str() {
+                Some(status @ ("completed" | "failed")) => Ok(status.to_owned()),
+                _ => Err(job.to_string()),
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

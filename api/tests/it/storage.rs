@@ -1,10 +1,12 @@
 //! Where avatars go: the documented key layout in the bucket, a local
 //! directory served under /media, and staged uploads cleaned up.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{Storage, TestApp, images, s3};
+use crate::support::{Storage, TestApp, eventually, images, s3};
 
 #[tokio::test]
 async fn the_bucket_holds_only_the_avatar_under_the_documented_key() {
@@ -145,13 +147,16 @@ async fn a_local_write_cut_short_by_a_crash_is_swept() {
     let cut_short = partial.join(ulid::Ulid::from_parts(an_hour_ago, 7).to_string());
     std::fs::write(&cut_short, b"half an upload").expect("write");
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cut_short.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} was never swept",
-            cut_short.display()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "a write cut short was never swept",
+        || async {
+            match cut_short.exists() {
+                false => Ok(()),
+                true => Err(format!("{} is still there", cut_short.display())),
+            }
+        },
+    )
+    .await;
 }

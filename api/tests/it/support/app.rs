@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
@@ -231,19 +231,27 @@ impl TestApp {
     }
 
     async fn wait_until_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            if let Some(Ok(Some(status))) = self.api.as_mut().map(Child::try_wait) {
-                panic!("avatar-api exited at start-up with {status}");
-            }
-            assert!(Instant::now() < deadline, "avatar-api did not become ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let ready = self.url("/readyz");
+        let (client, api) = (&self.client, &mut self.api);
+        super::eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            "avatar-api did not become ready",
+            || {
+                if let Some(Ok(Some(status))) = api.as_mut().map(Child::try_wait) {
+                    panic!("avatar-api exited at start-up with {status}");
+                }
+                let answer = client.get(&ready).send();
+                async move {
+                    match answer.await {
+                        Ok(r) if r.status().is_success() => Ok(()),
+                        Ok(r) => Err(format!("/readyz answered {}", r.status())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+        )
+        .await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -331,15 +339,20 @@ impl TestApp {
 
     /// Polls the job until it has ended, and returns its final state.
     pub async fn job_outcome(&self, sub: &str, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let job: Value = self.get_job(sub, id).await.json().await.expect("json");
-            if matches!(job["status"].as_str(), Some("completed" | "failed")) {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "job {id} did not end: {job}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            &format!("job {id} did not end"),
+            || async {
+                let job: Value = self.get_job(sub, id).await.json().await.expect("json");
+                if matches!(job["status"].as_str(), Some("completed" | "failed")) {
+                    Ok(job)
+                } else {
+                    Err(job.to_string())
+                }
+            },
+        )
+        .await
     }
 
     /// Downloads the avatar whose URL a PUT answered with, and reads it.

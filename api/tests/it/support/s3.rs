@@ -113,15 +113,20 @@ pub async fn keys_once(
     settled: impl Fn(&[String]) -> bool,
     waiting_for: &str,
 ) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let keys = keys(bucket).await;
-        if settled(&keys) {
-            return keys;
-        }
-        assert!(Instant::now() < deadline, "{waiting_for}: {keys:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    super::eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        waiting_for,
+        || async {
+            let keys = keys(bucket).await;
+            if settled(&keys) {
+                Ok(keys)
+            } else {
+                Err(format!("{keys:?}"))
+            }
+        },
+    )
+    .await
 }
 
 /// A port nothing listens on right now.
