@@ -156,17 +156,15 @@ fn decode_planes(bytes: &[u8], config: &mut WebPDecoderConfig, square: Square) -
         return None;
     }
     let side = square.side;
-    let whole = |side: u32| Area {
+    let from_corner = |side: f64| Area {
         left: 0.0,
         top: 0.0,
-        side: f64::from(side),
+        side,
     };
-    let y = resize::resize_plane(&y, luma_side, luma_side, whole(luma_side), side).ok()?;
+    let luma = from_corner(f64::from(luma_side));
+    let y = resize::resize_plane(&y, luma_side, luma_side, luma, side).ok()?;
     // The chroma planes cover the luma's square at half its resolution.
-    let chroma = Area {
-        side: f64::from(luma_side) / 2.0,
-        ..whole(0)
-    };
+    let chroma = from_corner(f64::from(luma_side) / 2.0);
     let u = resize::resize_plane(&u, chroma_side, chroma_side, chroma, side).ok()?;
     let v = resize::resize_plane(&v, chroma_side, chroma_side, chroma, side).ok()?;
     let rgb = y
