@@ -18,6 +18,9 @@ const RETRY_TICK: Duration = Duration::from_millis(250);
 const GARBAGE_TICK: Duration = Duration::from_secs(5);
 /// Most items handled per look.
 const BATCH: usize = 100;
+/// The least age at which a local write in progress counts as cut short,
+/// whatever the staging retention: a write takes seconds.
+const PARTIAL_WRITE_AGE: Duration = Duration::from_secs(3600);
 
 /// When staged uploads are swept.
 #[derive(Debug, Clone, Copy)]
@@ -67,9 +70,13 @@ pub async fn report_depths(queue: &JobQueue) {
 /// job has no record any more (the API stopped between staging and
 /// enqueueing, or the record expired), completed, or failed on its input.
 /// Uploads of jobs failed as `unavailable` stay, for `requeue-failed`.
-/// Writes to local storage that a crash cut short go too, at the same age.
+/// Writes to local storage that a crash cut short go too, at the same age
+/// but never younger than [`PARTIAL_WRITE_AGE`].
 async fn sweep_staging(queue: &JobQueue, storage: &Storage, retention: Duration) {
-    match storage.sweep_partial(retention).await {
+    match storage
+        .sweep_partial(retention.max(PARTIAL_WRITE_AGE))
+        .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::info!(files = n, "deleted writes a crash cut short"),
         Err(e) => tracing::warn!(error = %e, "cannot sweep writes a crash cut short"),

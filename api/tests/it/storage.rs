@@ -140,12 +140,16 @@ async fn a_local_write_cut_short_by_a_crash_is_swept() {
         .env("AVATARS_SWEEP_INTERVAL_SECS", "1")
         .start()
         .await;
-    // What a process killed in the middle of a write leaves behind.
+    // What a process killed in the middle of a write leaves behind, and a
+    // write still going on: older than the retention, but not an hour old.
     let partial = app.data_dir.as_ref().expect("data dir").join(".partial");
     std::fs::create_dir_all(&partial).expect("partial dir");
-    let an_hour_ago = crate::support::app::now().saturating_sub(3600) * 1000;
-    let cut_short = partial.join(ulid::Ulid::from_parts(an_hour_ago, 7).to_string());
+    let two_hours_ago = crate::support::app::now().saturating_sub(7200) * 1000;
+    let cut_short = partial.join(ulid::Ulid::from_parts(two_hours_ago, 7).to_string());
     std::fs::write(&cut_short, b"half an upload").expect("write");
+    let a_minute_ago = crate::support::app::now().saturating_sub(60) * 1000;
+    let going_on = partial.join(ulid::Ulid::from_parts(a_minute_ago, 7).to_string());
+    std::fs::write(&going_on, b"half an upload").expect("write");
 
     eventually(
         Duration::from_secs(30),
@@ -159,4 +163,5 @@ async fn a_local_write_cut_short_by_a_crash_is_swept() {
         },
     )
     .await;
+    assert!(going_on.exists(), "a write still going on was swept");
 }
