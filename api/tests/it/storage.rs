@@ -156,9 +156,10 @@ async fn a_local_write_cut_short_by_a_crash_is_swept() {
         Duration::from_millis(200),
         "a write cut short was never swept",
         || async {
-            match cut_short.exists() {
-                false => Ok(()),
-                true => Err(format!("{} is still there", cut_short.display())),
+            if cut_short.exists() {
+                Err(format!("{} is still there", cut_short.display()))
+            } else {
+                Ok(())
             }
         },
     )
