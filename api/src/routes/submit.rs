@@ -38,21 +38,25 @@ pub enum Source {
     Url(SourceUrl),
 }
 
-/// How long to wait for the job: `?wait=N` (0 to 30 s), else 0 with
-/// `Prefer: respond-async`, else the default.
+/// How long to wait for the job: 0 with `Prefer: respond-async` (the
+/// request asked not to wait, whatever else it says), else `?wait=N` (0 to
+/// 30 s), else the default. A malformed `?wait` is refused either way.
 fn wait_window(
     state: &AppState,
     query: &WaitQuery,
     headers: &HeaderMap,
 ) -> Result<Duration, ApiError> {
-    if let Some(raw) = &query.wait {
-        return match raw.parse::<u64>() {
-            Ok(secs) if secs <= MAX_WAIT_SECS => Ok(Duration::from_secs(secs)),
-            _ => Err(ApiError::InvalidRequest(format!(
-                "wait must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"
-            ))),
-        };
-    }
+    let asked = match &query.wait {
+        None => None,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(secs) if secs <= MAX_WAIT_SECS => Some(Duration::from_secs(secs)),
+            _ => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "wait must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"
+                )));
+            }
+        },
+    };
     let respond_async = headers
         .get_all("prefer")
         .iter()
@@ -62,7 +66,7 @@ fn wait_window(
     Ok(if respond_async {
         Duration::ZERO
     } else {
-        state.default_wait
+        asked.unwrap_or(state.default_wait)
     })
 }
 

@@ -10,9 +10,10 @@ use crate::support::{TestApp, images, source_server};
 #[tokio::test]
 async fn respond_async_answers_202_with_a_job_that_can_be_polled_to_completion() {
     let app = TestApp::spawn().await;
+    // `Prefer: respond-async` asks not to wait, and wins over `?wait`.
     let response = app
         .client
-        .put(app.url("/api/public/user/me/avatarBytes"))
+        .put(app.url("/api/public/user/me/avatarBytes?wait=30"))
         .bearer_auth(app.token("alice"))
         .header("prefer", "respond-async")
         .body(images::jpeg(700, 500))
