@@ -145,7 +145,7 @@ impl LocalStorage {
         tokio::fs::write(&probe, b"ok").await.map_err(|e| {
             StorageError::Misconfigured(format!(
                 "cannot write to {} ({e}); set AVATARS_DATA_DIR to a writable directory",
-                self.root.display()
+                self.partial_dir().display()
             ))
         })?;
         let _ = tokio::fs::remove_file(&probe).await;
