@@ -1,4 +1,5 @@
 //! `avatar-api`: parse settings, set up logs, run.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 

@@ -1,4 +1,5 @@
 //! `avatar-worker`: parse settings, set up logs, run.
+#![forbid(unsafe_code)]
 
 use avatar_worker::{Cli, Command};
 use clap::Parser;
