@@ -13,6 +13,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 avatars
 COPY --from=build /src/target/release/avatar-api /src/target/release/avatar-worker /usr/local/bin/
+RUN install -d -o avatars -g avatars /var/lib/avatars
 USER avatars
+# Reachable from outside the container; local storage (without
+# AVATARS_S3_BUCKET) in a directory the service user may write.
+ENV AVATARS_LISTEN=0.0.0.0:8080 \
+    AVATARS_DATA_DIR=/var/lib/avatars
 EXPOSE 8080
 CMD ["avatar-api"]
