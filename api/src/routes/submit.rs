@@ -46,17 +46,16 @@ fn wait_window(
     query: &WaitQuery,
     headers: &HeaderMap,
 ) -> Result<Duration, ApiError> {
-    let asked = match &query.wait {
-        None => None,
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(secs) if secs <= MAX_WAIT_SECS => Some(Duration::from_secs(secs)),
-            _ => {
-                return Err(ApiError::InvalidRequest(format!(
-                    "wait must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"
-                )));
-            }
-        },
-    };
+    let asked = query
+        .wait
+        .as_deref()
+        .map(|raw| match raw.parse::<u64>() {
+            Ok(secs) if secs <= MAX_WAIT_SECS => Ok(Duration::from_secs(secs)),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "wait must be a whole number of seconds from 0 to {MAX_WAIT_SECS}"
+            ))),
+        })
+        .transpose()?;
     let respond_async = headers
         .get_all("prefer")
         .iter()
