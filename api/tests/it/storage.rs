@@ -144,12 +144,15 @@ async fn a_local_write_cut_short_by_a_crash_is_swept() {
     // write still going on: older than the retention, but not an hour old.
     let partial = app.data_dir.as_ref().expect("data dir").join(".partial");
     std::fs::create_dir_all(&partial).expect("partial dir");
-    let two_hours_ago = crate::support::app::now().saturating_sub(7200) * 1000;
-    let cut_short = partial.join(ulid::Ulid::from_parts(two_hours_ago, 7).to_string());
-    std::fs::write(&cut_short, b"half an upload").expect("write");
-    let a_minute_ago = crate::support::app::now().saturating_sub(60) * 1000;
-    let going_on = partial.join(ulid::Ulid::from_parts(a_minute_ago, 7).to_string());
-    std::fs::write(&going_on, b"half an upload").expect("write");
+    let now = crate::support::app::now();
+    let plant = |secs_ago: u64| {
+        let stamp_ms = now.saturating_sub(secs_ago) * 1000;
+        let path = partial.join(ulid::Ulid::from_parts(stamp_ms, 7).to_string());
+        std::fs::write(&path, b"half an upload").expect("write");
+        path
+    };
+    let cut_short = plant(7200);
+    let going_on = plant(60);
 
     eventually(
         Duration::from_secs(30),
