@@ -7,10 +7,10 @@ use crate::settings::{LogFormat, LogSettings};
 /// Installs the global subscriber; call once, at start-up.
 ///
 /// Panics are logged through it too, as error events with the message and
-/// the place in the code. Without that the default hook writes them to
-/// standard error as bare text, which breaks JSON logs: and the worker meets
-/// panics it survives, since a decoder can panic on a damaged upload and the
-/// pipeline catches that and fails the job as a damaged file.
+/// the place in the code; the default hook would write them to standard
+/// error as bare text, in the middle of JSON logs. The worker does meet
+/// panics it survives: a decoder can panic on a damaged upload, which the
+/// pipeline catches and fails as a damaged file.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
