@@ -104,6 +104,7 @@ async fn main() {
             .env("AVATARS_REDIS_PREFIX", &prefix)
             .env("AVATARS_DATA_DIR", &data_dir)
             .env("AVATARS_LOG", "warn")
+            .env("AVATARS_USER_RATE_PER_MINUTE", "0")
             .stdin(Stdio::null())
             .spawn()
             .expect("cannot start avatar-api"),
