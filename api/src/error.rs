@@ -3,7 +3,7 @@
 //! nothing internal, and the cause goes to the log.
 
 use avatar_common::JobFailure;
-use avatar_common::job::FailureCode;
+use avatar_common::jobs::FailureCode;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

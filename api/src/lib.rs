@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use avatar_common::queue::Completions;
+use avatar_common::queue::{self, Completions};
+use avatar_common::shutdown::cancel_on_signal;
 use avatar_common::storage::Storage;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +46,7 @@ const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 /// Runs the API (and its in-process workers) until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    tokio::spawn(avatar_worker::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
     let listener = TcpListener::bind(settings.api.listen)
         .await
         .with_context(|| {
@@ -65,9 +66,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let verifier = Verifier::from_settings(&settings.auth)?;
-    let shared = &settings.worker;
-    let (client, queue) = avatar_worker::open_queue(&shared.redis).await?;
-    let storage = Storage::open(&shared.storage)
+    let (client, queue) = queue::open(&settings.redis).await?;
+    let storage = Storage::open(&settings.storage)
         .await
         .context("the object store is not usable")?;
     let address = listener
@@ -88,21 +88,13 @@ pub async fn serve(
         verifier,
         public_base_url,
         default_wait: Duration::from_secs(settings.api.default_wait_secs),
-        max_upload_bytes: shared.image.max_upload_bytes,
+        max_upload_bytes: settings.image.max_upload_bytes,
         metrics: avatar_common::metrics::install()
             .inspect_err(|e| tracing::warn!(error = %e, "metrics are not recorded"))
             .ok(),
     });
 
-    let workers = match settings.api.workers {
-        0 => None,
-        n => {
-            let (settings, client, shutdown) = (shared.clone(), client.clone(), shutdown.clone());
-            Some(tokio::spawn(async move {
-                avatar_worker::run_pool(&settings, &client, queue, storage, n, shutdown).await
-            }))
-        }
-    };
+    let workers = spawn_workers(&settings, &client, queue, storage, &shutdown)?;
 
     let rate_limits = Arc::new(RateLimits::from_settings(&settings.limits));
     tokio::spawn(forget_idle_callers(rate_limits.clone(), shutdown.clone()));
@@ -120,6 +112,43 @@ pub async fn serve(
         workers.await.context("the worker pool panicked")??;
     }
     Ok(())
+}
+
+/// Starts the `--workers N` pool inside this process, if asked.
+#[cfg(feature = "workers")]
+fn spawn_workers(
+    settings: &Settings,
+    client: &redis::Client,
+    queue: queue::JobQueue,
+    storage: Storage,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    Ok(match settings.api.workers {
+        0 => None,
+        n => {
+            let (pool, client, shutdown) =
+                (settings.worker_pool(), client.clone(), shutdown.clone());
+            Some(tokio::spawn(async move {
+                avatar_worker::run_pool(&pool, &client, queue, storage, n, shutdown).await
+            }))
+        }
+    })
+}
+
+/// Without the `workers` feature no pool can run in this process.
+#[cfg(not(feature = "workers"))]
+fn spawn_workers(
+    settings: &Settings,
+    _client: &redis::Client,
+    _queue: queue::JobQueue,
+    _storage: Storage,
+    _shutdown: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    anyhow::ensure!(
+        settings.api.workers == 0,
+        "this avatar-api was built without the workers feature; set AVATARS_WORKERS=0 and run avatar-worker processes"
+    );
+    Ok(None)
 }
 
 /// Lets the rate limiters drop idle callers now and then, until shutdown.

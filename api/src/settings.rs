@@ -1,8 +1,10 @@
-//! The API's settings: its own, plus the worker's for `--workers N`.
+//! The API's settings: its own, the groups shared with the worker, and,
+//! with the `workers` feature, the worker's for `--workers N`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use avatar_common::settings::{ImageSettings, LogSettings, RedisSettings, StorageSettings};
 use clap::{Args, Parser};
 use secrecy::SecretString;
 
@@ -27,7 +29,31 @@ pub struct Settings {
     #[command(flatten)]
     pub limits: LimitSettings,
     #[command(flatten)]
-    pub worker: avatar_worker::Settings,
+    pub redis: RedisSettings,
+    #[command(flatten)]
+    pub storage: StorageSettings,
+    #[command(flatten)]
+    pub image: ImageSettings,
+    #[command(flatten)]
+    pub log: LogSettings,
+    /// How the in-process job slots of `--workers N` run.
+    #[cfg(feature = "workers")]
+    #[command(flatten)]
+    pub worker: avatar_worker::settings::WorkerSettings,
+}
+
+impl Settings {
+    /// The settings of the worker pool that `--workers N` runs.
+    #[cfg(feature = "workers")]
+    pub fn worker_pool(&self) -> avatar_worker::Settings {
+        avatar_worker::Settings {
+            redis: self.redis.clone(),
+            storage: self.storage.clone(),
+            image: self.image.clone(),
+            log: self.log.clone(),
+            worker: self.worker.clone(),
+        }
+    }
 }
 
 /// The HTTP side.

@@ -27,6 +27,12 @@ impl JobId {
     pub fn timestamp_ms(&self) -> u64 {
         self.0.timestamp_ms()
     }
+
+    /// The low 64 of the id's 80 random bits: a seed that differs from job
+    /// to job.
+    pub fn random_part(&self) -> u64 {
+        self.0.random() as u64
+    }
 }
 
 impl FromStr for JobId {

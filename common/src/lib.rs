@@ -5,32 +5,35 @@
 //! # Layout
 //! - [`user_id`], [`job_id`], [`source_url`], [`object_key`]: newtypes built
 //!   only through parsing, so a bad value is refused where it enters.
-//! - [`format`]: which image formats the service accepts, read from the bytes.
-//! - [`job`]: the job contract and its status record.
+//! - [`jobs`]: the life of a job: its contract, states, record fields,
+//!   transition scripts and retry rule.
+//! - [`backoff`]: the one backoff rule every retry loop uses.
 //! - [`queue`]: the Redis stream that carries jobs, the status store, the
 //!   per-user current-avatar index and the completion events.
 //! - [`storage`]: the object store (S3) and the local directory backend.
 //! - [`settings`]: the settings both binaries take from flags or `AVATARS_*`.
 //! - [`telemetry`]: tracing set-up; [`metrics`]: Prometheus metrics.
+//! - [`shutdown`]: the SIGINT/SIGTERM signal both binaries stop on.
 
 #![forbid(unsafe_code)]
 
-pub mod format;
+pub mod backoff;
 pub mod idempotency_key;
-pub mod job;
 pub mod job_id;
+pub mod jobs;
 pub mod metrics;
 pub mod object_key;
 pub mod queue;
 pub mod settings;
+pub mod shutdown;
 pub mod source_url;
 pub mod storage;
 pub mod telemetry;
 pub mod user_id;
 
 pub use idempotency_key::IdempotencyKey;
-pub use job::{Job, JobFailure, JobRecord, JobSource, JobStatus};
 pub use job_id::JobId;
+pub use jobs::{Job, JobFailure, JobRecord, JobSource, JobStatus};
 pub use object_key::ObjectKey;
 pub use source_url::SourceUrl;
 pub use user_id::UserId;

@@ -26,6 +26,21 @@ pub struct RedisSettings {
     pub job_ttl_secs: u64,
 }
 
+/// `url` with its password (if any) replaced by `***`, for messages and
+/// logs; text that is not a URL comes back as a placeholder.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Cannot fail: a URL with a password has a host.
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(an unparsable URL)".into(),
+    }
+}
+
 impl RedisSettings {
     pub fn job_ttl(&self) -> Duration {
         Duration::from_secs(self.job_ttl_secs)
@@ -92,4 +107,26 @@ pub struct LogSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redis_password_is_never_shown() {
+        assert_eq!(
+            redact_url("redis://user:s3cret@cache.internal:6380/2"),
+            "redis://user:***@cache.internal:6380/2"
+        );
+        assert_eq!(
+            redact_url("rediss://:s3cret@cache.internal"),
+            "rediss://:***@cache.internal"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert!(!redact_url("not a url s3cret").contains("s3cret"));
+    }
 }

@@ -8,8 +8,8 @@
 
 use std::str::FromStr;
 
-use avatar_common::format::{ACCEPTED, SNIFF_LEN, sniff};
 use avatar_common::{JobId, ObjectKey, SourceUrl, UserId};
+use avatar_format::{SNIFF_LEN, SourceFormat};
 use avatar_pipeline::{Options, PipelineError, convert};
 
 /// Small enough that each input converts in milliseconds.
@@ -35,10 +35,13 @@ pub fn pipeline(data: &[u8]) {
 /// The sniffer decides from the first [`SNIFF_LEN`] bytes alone, and only
 /// ever names an accepted format.
 pub fn sniff_format(data: &[u8]) {
-    let format = sniff(data);
-    assert_eq!(format, sniff(&data[..data.len().min(SNIFF_LEN)]));
+    let format = SourceFormat::detect(data);
+    assert_eq!(
+        format,
+        SourceFormat::detect(&data[..data.len().min(SNIFF_LEN)])
+    );
     if let Some(format) = format {
-        assert!(ACCEPTED.contains(&format));
+        assert!(SourceFormat::ALL.contains(&format));
     }
 }
 

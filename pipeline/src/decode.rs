@@ -30,7 +30,7 @@ pub(crate) fn decode(
     {
         return Ok(frame);
     }
-    let reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let reader = ImageReader::with_format(Cursor::new(bytes), crate::format::image_format(format));
     let mut decoder = image_crate(|| reader.into_decoder(), format)?;
     let (width, height) = decoder.dimensions();
     dimensions::check(width, height, options.max_pixels)?;

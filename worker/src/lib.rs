@@ -21,28 +21,18 @@ pub mod processor;
 pub mod settings;
 
 use anyhow::Context as _;
-use avatar_common::queue::JobQueue;
-use avatar_common::settings::RedisSettings;
+use avatar_common::queue;
+use avatar_common::shutdown::cancel_on_signal;
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
 pub use pool::run_pool;
 pub use settings::{Cli, Command, Settings};
 
-/// Opens the queue, or says which setting to fix.
-pub async fn open_queue(redis: &RedisSettings) -> anyhow::Result<(redis::Client, JobQueue)> {
-    avatar_common::queue::open(redis).await.with_context(|| {
-        format!(
-            "cannot reach Redis at {}; start it or set AVATARS_REDIS_URL",
-            redis.redis_url
-        )
-    })
-}
-
 /// Queues again the jobs that failed on the service's own faults (or all
 /// failed jobs, with `all`), and prints how many.
 pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()> {
-    let (_, queue) = open_queue(&settings.redis).await?;
+    let (_, queue) = queue::open(&settings.redis).await?;
     let moved = queue
         .requeue_failed(all)
         .await
@@ -53,7 +43,7 @@ pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()>
 
 /// Runs a stand-alone worker process until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let (client, queue) = open_queue(&settings.redis).await?;
+    let (client, queue) = queue::open(&settings.redis).await?;
     let storage = Storage::open(&settings.storage)
         .await
         .context("the object store is not usable")?;
@@ -66,29 +56,4 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let concurrency = settings.worker.concurrency();
     run_pool(&settings, &client, queue, storage, concurrency, shutdown).await
-}
-
-/// Cancels `token` on the first SIGINT or SIGTERM.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
-    token.cancel();
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use avatar_common::JobStatus;
-use avatar_common::job::FailureCode;
+use avatar_common::jobs::FailureCode;
 use avatar_common::queue::JobQueue;
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ const PARTIAL_WRITE_AGE: Duration = Duration::from_secs(3600);
 
 /// When staged uploads are swept.
 #[derive(Debug, Clone, Copy)]
-pub struct Sweep {
+pub struct StagingSweep {
     /// Age from which an upload whose job ended counts as left behind.
     pub retention: Duration,
     /// Time between sweeps.
@@ -32,7 +32,12 @@ pub struct Sweep {
 }
 
 /// Runs until `shutdown` is cancelled.
-pub async fn run(queue: JobQueue, storage: Storage, sweep: Sweep, shutdown: CancellationToken) {
+pub async fn run(
+    queue: JobQueue,
+    storage: Storage,
+    sweep: StagingSweep,
+    shutdown: CancellationToken,
+) {
     let mut retries = tokio::time::interval(RETRY_TICK);
     let mut garbage = tokio::time::interval(GARBAGE_TICK);
     let mut sweeps = tokio::time::interval(sweep.interval);
@@ -103,7 +108,7 @@ async fn sweep_staging(queue: &JobQueue, storage: &Storage, retention: Duration)
                 JobStatus::Failed => record
                     .error
                     .is_none_or(|e| e.code != FailureCode::Unavailable),
-                JobStatus::Queued | JobStatus::Processing => false,
+                JobStatus::Queued | JobStatus::Processing | JobStatus::RetryLater => false,
             },
             Err(_) => false,
         };

@@ -1,26 +1,30 @@
-//! `Pool`: the apalis worker that consumes the job stream with bounded
-//! concurrency, started by `avatar-worker` and by `avatar-api --workers N`.
+//! The worker pool: an apalis worker that consumes the job stream with
+//! bounded concurrency, run under an apalis monitor that stops it
+//! gracefully; started by `avatar-worker` and by `avatar-api --workers N`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use apalis::prelude::*;
-use avatar_common::queue::{Consumer, ConsumerSettings, Delivery, JobQueue, StreamBackend};
+use avatar_common::backoff::{Backoff, Jitter};
+use avatar_common::jobs::RetryRules;
+use avatar_common::queue::{Consumer, ConsumerSettings, JobQueue, Recorder, StreamBackend};
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::Fetcher;
 use crate::maintenance;
-use crate::processor::{Processor, RetryPolicy};
+use crate::processor::{Processor, handle};
 use crate::settings::Settings;
 
 /// How long one blocking read of the stream waits before looking for
 /// orphaned jobs again; also the longest a stopping worker waits for a read.
 const BLOCK: Duration = Duration::from_secs(1);
 
-/// Runs a worker pool until `shutdown` is cancelled, then lets running jobs
-/// finish within the grace period and hands back the rest.
+/// Runs a worker pool until `shutdown` is cancelled; then apalis stops
+/// reading, lets running jobs finish within the grace period, and the
+/// backend hands back the rest.
 pub async fn run_pool(
     settings: &Settings,
     client: &redis::Client,
@@ -43,6 +47,7 @@ pub async fn run_pool(
     .context("cannot register the worker with Redis")?;
     let fetcher =
         Fetcher::from_settings(settings).context("cannot build the HTTP client for URL sources")?;
+    let worker = &settings.worker;
     let processor = Arc::new(Processor {
         storage: storage.clone(),
         fetcher,
@@ -51,53 +56,63 @@ pub async fn run_pool(
             quality: settings.image.jpeg_quality,
             max_pixels: settings.image.max_pixels,
         },
-        max_attempts: settings.worker.max_attempts,
-        retry: RetryPolicy {
-            base: Duration::from_millis(settings.worker.retry_base_ms),
-            max_delay: Duration::from_secs(settings.worker.retry_max_delay_secs),
-            budget: Duration::from_secs(settings.worker.retry_budget_secs),
+        rules: RetryRules {
+            max_interrupted: worker.max_attempts,
+            budget: Duration::from_secs(worker.retry_budget_secs),
+            backoff: Backoff {
+                first: Duration::from_millis(worker.retry_base_ms),
+                factor: 2,
+                max: Duration::from_secs(worker.retry_max_delay_secs),
+                jitter: Jitter::Equal,
+            },
         },
-        retention: Duration::from_secs(settings.worker.superseded_retention_secs),
-        convert_timeout: Duration::from_secs(settings.worker.job_timeout_secs),
-        cpu: Arc::new(tokio::sync::Semaphore::new(concurrency)),
-        abort_after_store: settings.worker.fault_abort_after_store,
+        convert_timeout: Duration::from_secs(worker.job_timeout_secs),
+        abort_after_store: worker.fault_abort_after_store,
     });
-    let sweep = maintenance::Sweep {
-        retention: Duration::from_secs(settings.worker.staging_retention_secs),
-        interval: Duration::from_secs(settings.worker.sweep_interval_secs),
+    let recorder = Recorder::new(
+        queue.clone(),
+        storage.clone(),
+        Duration::from_secs(worker.superseded_retention_secs),
+    );
+    let staging = maintenance::StagingSweep {
+        retention: Duration::from_secs(worker.staging_retention_secs),
+        interval: Duration::from_secs(worker.sweep_interval_secs),
     };
     let upkeep = tokio::spawn(maintenance::run(
         queue.clone(),
         storage.clone(),
-        sweep,
+        staging,
         shutdown.clone(),
     ));
 
-    let worker = WorkerBuilder::new(name.as_str())
-        .backend(StreamBackend::new(consumer))
-        .concurrency(concurrency)
-        .data(processor)
-        .build(handle);
+    let worker_name = name.clone();
+    let monitor = Monitor::new()
+        .register(move |_restarts| {
+            WorkerBuilder::new(worker_name.as_str())
+                .backend(StreamBackend::new(consumer.clone(), recorder.clone()))
+                .concurrency(concurrency)
+                .data(processor.clone())
+                .build(handle)
+        })
+        .with_terminator(grace_period(worker.shutdown_grace()));
     tracing::info!(worker = %name, concurrency, "worker pool started");
-
-    let grace = settings.worker.shutdown_grace();
-    let stop = shutdown.clone();
-    let run = worker.run_until(async move {
-        stop.cancelled().await;
-        Ok::<(), std::io::Error>(())
-    });
-    tokio::select! {
-        result = run => result.context("the worker pool stopped")?,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(?grace, "jobs still running after the grace period; other workers will take them over");
-        }
-    }
+    let signal = async move {
+        shutdown.cancelled().await;
+        Ok(())
+    };
+    let stopped = monitor.run_with_signal(signal).await;
     upkeep.abort();
+    stopped.context("the worker pool stopped")?;
     tracing::info!(worker = %name, "worker pool stopped");
     Ok(())
 }
 
-async fn handle(delivery: Delivery, processor: Data<Arc<Processor>>) -> Result<(), BoxDynError> {
-    processor.run(delivery).await;
-    Ok(())
+/// Ends a shutdown that running jobs have not finished within `grace`;
+/// their entries stay pending, so other workers take them over.
+async fn grace_period(grace: Duration) {
+    tokio::time::sleep(grace).await;
+    tracing::warn!(
+        ?grace,
+        "jobs still running after the grace period; other workers will take them over"
+    );
 }

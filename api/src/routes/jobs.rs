@@ -33,7 +33,7 @@ pub fn job_body(state: &AppState, record: &JobRecord) -> Value {
     let mut body = json!({
         "jobId": record.id.to_string(),
         "userId": record.user.as_str(),
-        "status": record.status.as_str(),
+        "status": record.status.api_name(),
         "createdAt": rfc3339(record.created_at),
         "updatedAt": rfc3339(record.updated_at),
     });

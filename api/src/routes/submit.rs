@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use avatar_common::format::{ACCEPTED_NAMES, SNIFF_LEN, sniff};
 use avatar_common::idempotency_key::InvalidIdempotencyKey;
 use avatar_common::storage::ObjectKind;
 use avatar_common::{
     IdempotencyKey, Job, JobId, JobSource, JobStatus, ObjectKey, SourceUrl, UserId,
 };
+use avatar_format::SourceFormat;
 use axum::Json;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -173,9 +173,10 @@ fn check_image(bytes: &Bytes, limit: u64) -> Result<(), ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::InvalidRequest("the image is empty".into()));
     }
-    if sniff(&bytes[..bytes.len().min(SNIFF_LEN)]).is_none() {
+    if SourceFormat::detect(bytes).is_none() {
         return Err(ApiError::UnsupportedMediaType(format!(
-            "the body is not an image in a supported format; send {ACCEPTED_NAMES}"
+            "the body is not an image in a supported format; send {}",
+            avatar_format::accepted_names()
         )));
     }
     Ok(())
@@ -186,7 +187,9 @@ fn accepted(id: JobId, status: JobStatus) -> Response {
     let status_url = format!("/api/public/jobs/{id}");
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(json!({"jobId": id.to_string(), "status": status.as_str(), "statusUrl": status_url})),
+        Json(
+            json!({"jobId": id.to_string(), "status": status.api_name(), "statusUrl": status_url}),
+        ),
     )
         .into_response();
     if let Ok(location) = HeaderValue::from_str(&status_url) {

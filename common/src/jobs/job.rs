@@ -1,8 +1,7 @@
 //! The job contract between the API and the workers: what a job asks for
-//! ([`Job`]), where its source is ([`JobSource`]), and what is known of it
-//! while and after it runs ([`JobRecord`]).
+//! ([`Job`]), where its source is ([`JobSource`]), and why it failed
+//! ([`JobFailure`]).
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -25,53 +24,6 @@ pub enum JobSource {
     Staged { key: ObjectKey },
     /// A URL the worker fetches.
     Url { url: SourceUrl },
-}
-
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    Processing,
-    Completed,
-    Failed,
-}
-
-impl JobStatus {
-    /// The name used in the API and in Redis.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Whether the job has ended.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
-    }
-}
-
-impl FromStr for JobStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "queued" => Ok(Self::Queued),
-            "processing" => Ok(Self::Processing),
-            "completed" => Ok(Self::Completed),
-            "failed" => Ok(Self::Failed),
-            other => Err(format!("unknown job status {other:?}")),
-        }
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Why a job failed, in the terms the API reports.
@@ -130,21 +82,6 @@ impl JobFailure {
     }
 }
 
-/// What the status store knows of a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    pub id: JobId,
-    pub user: UserId,
-    pub status: JobStatus,
-    /// Where the finished avatar is stored.
-    pub avatar_key: Option<ObjectKey>,
-    pub error: Option<JobFailure>,
-    /// Unix milliseconds.
-    pub created_at: u64,
-    /// Unix milliseconds.
-    pub updated_at: u64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,15 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_and_codes_round_trip_through_their_names() {
-        for status in [
-            JobStatus::Queued,
-            JobStatus::Processing,
-            JobStatus::Completed,
-            JobStatus::Failed,
-        ] {
-            assert_eq!(status.as_str().parse(), Ok(status));
-        }
+    fn codes_round_trip_through_their_names() {
         for code in [
             FailureCode::UnsupportedMediaType,
             FailureCode::PayloadTooLarge,

@@ -1,4 +1,5 @@
-//! The apalis backend that feeds workers from the Redis job stream.
+//! The apalis backend that feeds workers from the Redis job stream, and
+//! records each job's outcome through apalis's acknowledgement layer.
 //!
 //! Each worker reads the stream through the consumer group with a blocking
 //! `XREADGROUP`, so an idle worker starts a new job within a round trip of
@@ -8,12 +9,25 @@
 //! worker that went silent for longer than the orphan window. A Redis outage
 //! never ends the stream: the worker backs off and carries on when Redis
 //! returns.
+//!
+//! apalis does what it is meant for: it limits the worker's concurrency
+//! (backpressure stops this backend being polled while every slot is
+//! busy), runs the handler, passes its [`Transition`](crate::jobs::Transition) to the [`Recorder`]
+//! (this backend's middleware, an [`AcknowledgeLayer`]), and on shutdown
+//! stops polling, waits for the running jobs and calls `poll_close`. Two
+//! things apalis 1.0 cannot express stay here:
+//!
+//! - the heartbeat and the takeover of orphans: apalis's own heartbeat is a
+//!   worker-level event, not a refresh of each held task's claim, and its
+//!   Redis backend has no consumer-group claim to refresh;
+//! - the hand-back on shutdown of entries read but not begun: `poll_close`
+//!   is the one hook, so it runs the hand-back script there.
 
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apalis_core::backend::finalize::Ephemeral;
 use apalis_core::backend::{Backend, BackendConfig};
@@ -21,6 +35,7 @@ use apalis_core::task::Task;
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::task_id::TaskId;
 use apalis_core::worker::context::WorkerContext;
+use apalis_core::worker::ext::ack::AcknowledgeLayer;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::AsyncCommands;
@@ -29,24 +44,22 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
     StreamReadOptions, StreamReadReply,
 };
-use tower::layer::util::Identity;
 
 use super::connect::{COMMAND_TIMEOUT, connect};
 use super::keys::CONSUMER_GROUP;
+use super::recorder::Recorder;
 use super::{JobQueue, QueueError};
-use crate::{Job, JobFailure, ObjectKey};
-
-static HAND_BACK: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("hand_back.lua")));
-
-/// The longest pause between attempts to reach Redis while it is down.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use crate::backoff::RECONNECT;
+use crate::jobs::Started;
+use crate::jobs::record::entry_field;
+use crate::jobs::scripts::HandBack;
+use crate::{Job, metrics};
 
 /// The pause before the next read after `failures` failed ones in a row.
-fn backoff(failures: u32) -> Duration {
+fn read_pause(failures: u32) -> Duration {
     match failures {
         0 => Duration::ZERO,
-        n => (Duration::from_millis(100) * 2u32.saturating_pow(n.min(10) - 1)).min(MAX_BACKOFF),
+        n => RECONNECT.delay(n - 1),
     }
 }
 
@@ -61,7 +74,7 @@ pub struct ConsumerSettings {
 }
 
 /// One named reader of the job stream, shared by its backend and the jobs it
-/// delivered.
+/// claimed.
 pub struct Consumer {
     name: String,
     queue: JobQueue,
@@ -91,13 +104,9 @@ impl Consumer {
         Ok(consumer)
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// One attempt at the next job, after `delay` when the last attempt
     /// failed (Redis down, or the stream lost with a Redis restart).
-    async fn attempt(self: Arc<Self>, delay: Duration) -> Result<Option<Delivery>, QueueError> {
+    async fn attempt(self: Arc<Self>, delay: Duration) -> Result<Option<Claim>, QueueError> {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
             self.queue.ensure_group().await?;
@@ -106,7 +115,7 @@ impl Consumer {
     }
 
     /// One look for an orphaned job, then one blocking read for a new one.
-    async fn try_next(self: &Arc<Self>) -> Result<Option<Delivery>, QueueError> {
+    async fn try_next(self: &Arc<Self>) -> Result<Option<Claim>, QueueError> {
         let stream = self.queue.keys().stream();
         let mut conn = self.blocking.clone();
         let orphans: StreamAutoClaimReply = conn
@@ -138,13 +147,14 @@ impl Consumer {
         }
     }
 
-    /// Turns a stream entry into a delivery; an unreadable entry is dropped
-    /// from the stream with an error in the log, since no worker could run it.
-    async fn deliver(self: &Arc<Self>, entry: StreamId) -> Result<Option<Delivery>, QueueError> {
+    /// Turns a stream entry into a claim and starts its job; an unreadable
+    /// entry is dropped from the stream with an error in the log, since no
+    /// worker could run it.
+    async fn deliver(self: &Arc<Self>, entry: StreamId) -> Result<Option<Claim>, QueueError> {
         let job = entry
-            .get::<String>("job")
+            .get::<String>(entry_field::JOB)
             .and_then(|json| serde_json::from_str::<Job>(&json).ok());
-        let stamp = entry.get::<u64>("stamp");
+        let stamp = entry.get::<u64>(entry_field::STAMP);
         let (Some(job), Some(stamp)) = (job, stamp) else {
             tracing::error!(entry = %entry.id, "dropping an unreadable job entry");
             let mut conn = self.queue.connection();
@@ -158,11 +168,24 @@ impl Consumer {
             return Ok(None);
         };
         self.lock_in_flight().insert(entry.id.clone());
-        Ok(Some(Delivery {
-            job,
-            stamp,
+        // Held from here: if starting fails, dropping it leaves the entry to
+        // the orphan scan.
+        let held = Arc::new(Held {
             entry: entry.id,
             consumer: Arc::clone(self),
+        });
+        let started = self.queue.start(&job.id).await?;
+        if started.attempts == 1 {
+            metrics::job_waited(started.waited);
+        }
+        let span = tracing::info_span!("job", job_id = %job.id, user_id = %job.user);
+        Ok(Some(Claim {
+            job,
+            stamp,
+            started,
+            began: Instant::now(),
+            span,
+            held,
         }))
     }
 
@@ -183,13 +206,13 @@ impl Consumer {
         if idle.is_empty() {
             return Ok(0);
         }
-        let moved: u64 = HAND_BACK
-            .key(&stream)
-            .arg(CONSUMER_GROUP)
-            .arg(&idle)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(moved)
+        Ok(HandBack {
+            stream: &stream,
+            group: CONSUMER_GROUP,
+            entries: &idle,
+        }
+        .invoke(&mut conn)
+        .await?)
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -231,49 +254,48 @@ async fn heartbeat(consumer: Weak<Consumer>) {
     }
 }
 
-/// A job handed to a worker, with what it takes to report its outcome.
-pub struct Delivery {
+/// A job this worker holds: carried in the task's context, where the
+/// handler reads it as `Data<Claim>` and the [`Recorder`] finds it to record
+/// the outcome.
+#[derive(Clone)]
+pub struct Claim {
     pub job: Job,
     /// The acceptance stamp; also the time part of the avatar's key.
     pub stamp: u64,
+    /// What the record said when this attempt began.
+    pub started: Started,
+    /// When this attempt began.
+    pub began: Instant,
+    /// The job's span, for the handler and the recording alike.
+    pub span: tracing::Span,
+    held: Arc<Held>,
+}
+
+impl Claim {
+    /// The stream entry.
+    pub(crate) fn entry(&self) -> &str {
+        &self.held.entry
+    }
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("job", &self.job)
+            .field("stamp", &self.stamp)
+            .field("entry", &self.held.entry)
+            .finish()
+    }
+}
+
+/// A pending entry this worker runs; the heartbeat keeps it fresh until
+/// the last copy of its claim is gone.
+struct Held {
     entry: String,
     consumer: Arc<Consumer>,
 }
 
-impl Delivery {
-    /// The queue the job came from.
-    pub fn queue(&self) -> &JobQueue {
-        &self.consumer.queue
-    }
-
-    /// Records the job as completed with its avatar at `key`; returns
-    /// whether it became the user's current avatar. The avatar no longer
-    /// current is deleted after `retention`.
-    pub async fn complete(&self, key: &ObjectKey, retention: Duration) -> Result<bool, QueueError> {
-        self.consumer
-            .queue
-            .complete(&self.job, &self.entry, self.stamp, key, retention)
-            .await
-    }
-
-    /// Takes the job off the stream to run again after `delay`.
-    pub async fn retry_later(&self, delay: Duration, reason: &str) -> Result<(), QueueError> {
-        self.consumer
-            .queue
-            .retry_later(&self.job.id, &self.entry, delay, reason)
-            .await
-    }
-
-    /// Records the job as failed.
-    pub async fn fail(&self, failure: &JobFailure) -> Result<(), QueueError> {
-        self.consumer
-            .queue
-            .fail(&self.job.id, &self.entry, failure)
-            .await
-    }
-}
-
-impl Drop for Delivery {
+impl Drop for Held {
     fn drop(&mut self) {
         // Whatever the outcome, this worker no longer runs the job: an
         // unacknowledged entry is left to the orphan scan.
@@ -281,28 +303,22 @@ impl Drop for Delivery {
     }
 }
 
-impl std::fmt::Debug for Delivery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery")
-            .field("job", &self.job)
-            .field("stamp", &self.stamp)
-            .field("entry", &self.entry)
-            .finish()
-    }
-}
-
 /// The apalis backend over one [`Consumer`].
 pub struct StreamBackend {
     consumer: Arc<Consumer>,
-    fetch: Option<BoxFuture<'static, Result<Option<Delivery>, QueueError>>>,
+    recorder: Recorder,
+    fetch: Option<BoxFuture<'static, Result<Option<Claim>, QueueError>>>,
     failures: u32,
     closing: Option<BoxFuture<'static, Result<u64, QueueError>>>,
 }
 
 impl StreamBackend {
-    pub fn new(consumer: Arc<Consumer>) -> Self {
+    /// A backend reading through `consumer`, whose jobs' outcomes
+    /// `recorder` records.
+    pub fn new(consumer: Arc<Consumer>, recorder: Recorder) -> Self {
         Self {
             consumer,
+            recorder,
             fetch: None,
             failures: 0,
             closing: None,
@@ -311,7 +327,7 @@ impl StreamBackend {
 }
 
 impl Backend for StreamBackend {
-    type Task = Task<Delivery>;
+    type Task = Task<Job>;
     type Error = QueueError;
 
     fn poll_ready(
@@ -329,7 +345,7 @@ impl Backend for StreamBackend {
     ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
         loop {
             let consumer = Arc::clone(&self.consumer);
-            let delay = backoff(self.failures);
+            let delay = read_pause(self.failures);
             let fetch = self
                 .fetch
                 .get_or_insert_with(|| consumer.attempt(delay).boxed());
@@ -339,15 +355,19 @@ impl Backend for StreamBackend {
             };
             self.fetch = None;
             match outcome {
-                Ok(Some(delivery)) => {
+                Ok(Some(claim)) => {
                     self.failures = 0;
-                    let id = TaskId::from(delivery.job.id.to_string());
-                    return Poll::Ready(Some(Ok(TaskBuilder::new(delivery).task_id(id).build())));
+                    let id = TaskId::from(claim.job.id.to_string());
+                    let task = TaskBuilder::new(claim.job.clone())
+                        .task_id(id)
+                        .data(claim)
+                        .build();
+                    return Poll::Ready(Some(Ok(task)));
                 }
                 Ok(None) => self.failures = 0,
                 Err(e) => {
                     self.failures = self.failures.saturating_add(1);
-                    tracing::warn!(consumer = %self.consumer.name, error = %e, retry_in = ?backoff(self.failures), "cannot read the job stream");
+                    tracing::warn!(consumer = %self.consumer.name, error = %e, retry_in = ?read_pause(self.failures), "cannot read the job stream");
                 }
             }
         }
@@ -387,17 +407,18 @@ impl Backend for StreamBackend {
 }
 
 impl BackendConfig for StreamBackend {
-    type Args = Delivery;
+    type Args = Job;
     type Id = TaskId;
     type Kind = Ephemeral;
     type Config = ConsumerSettings;
-    type Layer = Identity;
+    type Layer = AcknowledgeLayer<Recorder>;
 
     fn config(&self) -> &Self::Config {
         &self.consumer.settings
     }
 
+    /// Every task's result goes to the recorder.
     fn middleware(&mut self, _worker: &mut WorkerContext) -> Self::Layer {
-        Identity::new()
+        AcknowledgeLayer::new(self.recorder.clone())
     }
 }

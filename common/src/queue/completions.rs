@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{JobQueue, QueueError};
+use crate::backoff::RECONNECT;
 use crate::{JobId, JobRecord};
 
 type Waiters = HashMap<JobId, Vec<oneshot::Sender<()>>>;
@@ -94,12 +94,12 @@ impl Completions {
     }
 
     async fn listen(self, client: redis::Client, channel: String) {
-        let mut backoff = Duration::from_millis(100);
+        let mut failures = 0;
         loop {
             match client.get_async_pubsub().await {
                 Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                     Ok(()) => {
-                        backoff = Duration::from_millis(100);
+                        failures = 0;
                         self.wake_all();
                         let mut messages = pubsub.on_message();
                         while let Some(message) = messages.next().await {
@@ -118,8 +118,8 @@ impl Completions {
                 Err(e) => tracing::warn!(error = %e, "cannot connect for job announcements"),
             }
             self.wake_all();
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(RECONNECT.delay(failures)).await;
+            failures += 1;
         }
     }
 }

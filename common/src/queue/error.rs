@@ -7,6 +7,12 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     #[error("a stored job record is corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot reach Redis at {url}; start it or set AVATARS_REDIS_URL")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
 }
 
 impl QueueError {
@@ -14,9 +20,10 @@ impl QueueError {
     pub fn code(&self) -> &'static str {
         "unavailable"
     }
+}
 
-    /// Whether trying again later may succeed.
-    pub fn is_retryable(&self) -> bool {
+impl crate::backoff::Retryable for QueueError {
+    fn is_retryable(&self) -> bool {
         matches!(self, Self::Redis(_))
     }
 }

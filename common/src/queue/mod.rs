@@ -2,7 +2,7 @@
 //! jobs to the workers, a hash per job with its status, a hash per user with
 //! the current avatar, and a pub/sub channel that announces finished jobs.
 //!
-//! Enqueueing, completing and failing a job are each one Lua script, so the
+//! Each transition of a job is one Lua script (see [`crate::jobs`]), so the
 //! status, the stream and the current-avatar index never disagree.
 
 mod backend;
@@ -10,23 +10,41 @@ mod completions;
 mod connect;
 mod error;
 mod keys;
+mod recorder;
 mod store;
 
-pub use backend::{Consumer, ConsumerSettings, Delivery, StreamBackend};
+pub use backend::{Claim, Consumer, ConsumerSettings, StreamBackend};
 pub use completions::Completions;
 pub use connect::connect;
 pub use error::QueueError;
 pub use keys::Keys;
-pub use store::{Accepted, CurrentAvatar, JobQueue, Started, now_ms, now_us};
+pub use recorder::Recorder;
+pub use store::{Accepted, CurrentAvatar, JobQueue, now_ms, now_us};
 
-/// Opens the queue the settings name, checking that Redis answers.
+/// Opens the queue the settings name, checking that Redis answers; the
+/// error says which setting to fix, with no password in it.
 pub async fn open(
     settings: &crate::settings::RedisSettings,
 ) -> Result<(redis::Client, JobQueue), QueueError> {
-    let client = redis::Client::open(settings.redis_url.as_str())?;
-    let conn = connect(&client, std::time::Duration::from_secs(5)).await?;
+    let unreachable = |source| QueueError::Unreachable {
+        url: crate::settings::redact_url(&settings.redis_url),
+        source,
+    };
+    let client = redis::Client::open(settings.redis_url.as_str()).map_err(unreachable)?;
+    let conn = connect(&client, std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| match e {
+            QueueError::Redis(e) => unreachable(e),
+            other => other,
+        })?;
     let queue = JobQueue::new(conn, Keys::new(&settings.redis_prefix), settings.job_ttl());
-    queue.ping().await?;
-    queue.ensure_group().await?;
+    let answered = async {
+        queue.ping().await?;
+        queue.ensure_group().await
+    };
+    answered.await.map_err(|e| match e {
+        QueueError::Redis(e) => unreachable(e),
+        other => other,
+    })?;
     Ok((client, queue))
 }

@@ -2,7 +2,6 @@
 //! and recording how they ended.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
@@ -10,19 +9,10 @@ use redis::aio::ConnectionManager;
 
 use super::keys::CONSUMER_GROUP;
 use super::{Keys, QueueError};
-use crate::job::FailureCode;
-use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, JobStatus, ObjectKey, UserId};
-
-static ENQUEUE: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("enqueue.lua")));
-static COMPLETE: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("complete.lua")));
-static FAIL: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("fail.lua")));
-static RETRY: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("retry.lua")));
-static REQUEUE: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("requeue.lua")));
+use crate::jobs::record::{field, user_field};
+use crate::jobs::scripts::{Complete, Enqueue, Fail, Requeue, RetryLater, Start};
+use crate::jobs::{FailureCode, Started};
+use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, UserId};
 
 /// A job the queue accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,21 +25,6 @@ pub struct Accepted {
     pub stamp: u64,
     /// Whether an earlier job with the same idempotency key was returned.
     pub repeated: bool,
-}
-
-/// A job a worker has begun.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Started {
-    /// Attempts so far, this one included.
-    pub attempts: u32,
-    /// How many earlier attempts ended in a scheduled retry; the others were
-    /// interrupted (their worker died) or are this one.
-    pub retries: u32,
-    /// How long since the job was accepted.
-    pub waited: Duration,
-    /// When the retry budget started to run (unix ms): the acceptance, or
-    /// the last time an operator queued the job again.
-    pub retry_from: u64,
 }
 
 /// A user's current avatar.
@@ -111,29 +86,29 @@ impl JobQueue {
     ) -> Result<Accepted, QueueError> {
         let payload = serde_json::to_string(job)
             .map_err(|e| QueueError::Corrupt(format!("cannot encode job: {e}")))?;
-        let (idem_key, idem_value, idem_ttl) = match idempotency {
+        let (idempotency_record, idempotency_key, idempotency_ttl_secs) = match idempotency {
             Some((key, ttl)) => (
                 self.keys.idempotency(&job.user, key),
-                key.as_str().to_owned(),
+                key.as_str(),
                 ttl.as_secs().max(1),
             ),
-            None => (self.keys.job(&job.id), String::new(), 0),
+            None => (self.keys.job(&job.id), "", 0),
         };
-        let mut conn = self.conn.clone();
-        let (stamp, id): (u64, String) = ENQUEUE
-            .key(self.keys.user(&job.user))
-            .key(self.keys.job(&job.id))
-            .key(self.keys.stream())
-            .key(idem_key)
-            .arg(job.id.to_string())
-            .arg(job.user.as_str())
-            .arg(now_ms())
-            .arg(payload)
-            .arg(now_us())
-            .arg(idem_value)
-            .arg(idem_ttl)
-            .invoke_async(&mut conn)
-            .await?;
+        let (stamp, id) = Enqueue {
+            user: &self.keys.user(&job.user),
+            job: &self.keys.job(&job.id),
+            stream: &self.keys.stream(),
+            idempotency: &idempotency_record,
+            job_id: &job.id.to_string(),
+            user_id: job.user.as_str(),
+            now_ms: now_ms(),
+            job_json: &payload,
+            now_us: now_us(),
+            idempotency_key,
+            idempotency_ttl_secs,
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
         let id = id
             .parse::<JobId>()
             .map_err(|e| QueueError::Corrupt(e.to_string()))?;
@@ -151,7 +126,9 @@ impl JobQueue {
         if fields.is_empty() {
             return Ok(None);
         }
-        parse_record(fields).map(Some)
+        JobRecord::parse(fields)
+            .map(Some)
+            .map_err(QueueError::Corrupt)
     }
 
     /// The user's current avatar, if any.
@@ -159,8 +136,8 @@ impl JobQueue {
         let mut conn = self.conn.clone();
         let (key, stamp): (Option<String>, Option<u64>) = redis::cmd("HMGET")
             .arg(self.keys.user(user))
-            .arg("key")
-            .arg("stamp")
+            .arg(user_field::KEY)
+            .arg(user_field::STAMP)
             .query_async(&mut conn)
             .await?;
         match (key, stamp) {
@@ -175,32 +152,20 @@ impl JobQueue {
 
     /// Marks the job as being processed and counts the attempt.
     pub async fn start(&self, id: &JobId) -> Result<Started, QueueError> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.job(id);
-        let (attempts, retries, retry_from, accepted_us): (
-            u32,
-            Option<u32>,
-            Option<u64>,
-            Option<u64>,
-        ) = redis::pipe()
-            .atomic()
-            .hset(&key, "status", JobStatus::Processing.as_str())
-            .ignore()
-            .hset(&key, "updated", now_ms())
-            .ignore()
-            .hset(&key, "started_us", now_us())
-            .ignore()
-            .hincr(&key, "attempts", 1)
-            .hget(&key, "retries")
-            .hget(&key, "retry_from")
-            .hget(&key, "accepted_us")
-            .query_async(&mut conn)
-            .await?;
+        let now = now_us();
+        let (attempts, retries, retry_from, accepted_us) = Start {
+            job: &self.keys.job(id),
+            now_ms: now / 1000,
+            now_us: now,
+            default_retry_from: id.timestamp_ms(),
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
         Ok(Started {
             attempts,
-            retries: retries.unwrap_or(0),
-            waited: Duration::from_micros(now_us().saturating_sub(accepted_us.unwrap_or(u64::MAX))),
-            retry_from: retry_from.unwrap_or_else(|| id.timestamp_ms()),
+            retries,
+            waited: Duration::from_micros(now.saturating_sub(accepted_us)),
+            retry_from,
         })
     }
 
@@ -218,24 +183,24 @@ impl JobQueue {
         key: &ObjectKey,
         retention: Duration,
     ) -> Result<bool, QueueError> {
-        let mut conn = self.conn.clone();
         let now = now_ms();
-        let promoted: u8 = COMPLETE
-            .key(self.keys.job(&job.id))
-            .key(self.keys.user(&job.user))
-            .key(self.keys.stream())
-            .key(self.keys.garbage_set())
-            .arg(CONSUMER_GROUP)
-            .arg(entry)
-            .arg(stamp)
-            .arg(key.as_str())
-            .arg(now)
-            .arg(self.record_ttl.as_secs())
-            .arg(job.id.to_string())
-            .arg(self.keys.finished_channel())
-            .arg(now + retention.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
+        let promoted = Complete {
+            job: &self.keys.job(&job.id),
+            user: &self.keys.user(&job.user),
+            stream: &self.keys.stream(),
+            garbage: &self.keys.garbage_set(),
+            group: CONSUMER_GROUP,
+            entry,
+            stamp,
+            object_key: key.as_str(),
+            now_ms: now,
+            record_ttl_secs: self.record_ttl.as_secs(),
+            job_id: &job.id.to_string(),
+            channel: &self.keys.finished_channel(),
+            delete_after_ms: now + retention.as_millis() as u64,
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
         Ok(promoted == 1)
     }
 
@@ -246,21 +211,21 @@ impl JobQueue {
         entry: &str,
         failure: &JobFailure,
     ) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
-        let _: i64 = FAIL
-            .key(self.keys.job(job))
-            .key(self.keys.stream())
-            .key(self.keys.failed_set())
-            .arg(CONSUMER_GROUP)
-            .arg(entry)
-            .arg(failure.code.as_str())
-            .arg(&failure.message)
-            .arg(now_ms())
-            .arg(self.record_ttl.as_secs())
-            .arg(job.to_string())
-            .arg(self.keys.finished_channel())
-            .invoke_async(&mut conn)
-            .await?;
+        Fail {
+            job: &self.keys.job(job),
+            stream: &self.keys.stream(),
+            failed: &self.keys.failed_set(),
+            group: CONSUMER_GROUP,
+            entry,
+            code: failure.code.as_str(),
+            message: &failure.message,
+            now_ms: now_ms(),
+            record_ttl_secs: self.record_ttl.as_secs(),
+            job_id: &job.to_string(),
+            channel: &self.keys.finished_channel(),
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
         Ok(())
     }
 
@@ -272,20 +237,20 @@ impl JobQueue {
         delay: Duration,
         reason: &str,
     ) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
         let now = now_ms();
-        let _: i64 = RETRY
-            .key(self.keys.job(job))
-            .key(self.keys.stream())
-            .key(self.keys.retry_set())
-            .arg(CONSUMER_GROUP)
-            .arg(entry)
-            .arg(now + delay.as_millis() as u64)
-            .arg(job.to_string())
-            .arg(now)
-            .arg(reason)
-            .invoke_async(&mut conn)
-            .await?;
+        RetryLater {
+            job: &self.keys.job(job),
+            stream: &self.keys.stream(),
+            retry: &self.keys.retry_set(),
+            group: CONSUMER_GROUP,
+            entry,
+            due_ms: now + delay.as_millis() as u64,
+            job_id: &job.to_string(),
+            now_ms: now,
+            reason,
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
         Ok(())
     }
 
@@ -307,7 +272,7 @@ impl JobQueue {
         let mut chosen = Vec::new();
         for id in failed {
             let code: Option<String> = conn
-                .hget(format!("{}{id}", self.keys.job_prefix()), "error_code")
+                .hget(format!("{}{id}", self.keys.job_prefix()), field::ERROR_CODE)
                 .await?;
             if all || code.as_deref() == Some(FailureCode::Unavailable.as_str()) {
                 chosen.push(id);
@@ -326,16 +291,16 @@ impl JobQueue {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut conn = self.conn.clone();
-        Ok(REQUEUE
-            .key(self.keys.stream())
-            .key(set)
-            .arg(kind)
-            .arg(self.keys.job_prefix())
-            .arg(now_ms())
-            .arg(ids)
-            .invoke_async(&mut conn)
-            .await?)
+        Ok(Requeue {
+            stream: &self.keys.stream(),
+            from: set,
+            kind,
+            record_prefix: &self.keys.job_prefix(),
+            now_ms: now_ms(),
+            ids,
+        }
+        .invoke(&mut self.conn.clone())
+        .await?)
     }
 
     /// Object keys whose deletion is due.
@@ -388,46 +353,4 @@ pub fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or_default()
-}
-
-fn parse_record(mut fields: HashMap<String, String>) -> Result<JobRecord, QueueError> {
-    let mut take = |name: &str| {
-        fields
-            .remove(name)
-            .ok_or_else(|| QueueError::Corrupt(format!("job record lacks {name:?}")))
-    };
-    let corrupt = |e: String| QueueError::Corrupt(e);
-    let id = take("id")?
-        .parse::<JobId>()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let user = take("user")?
-        .parse::<UserId>()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let status = take("status")?.parse::<JobStatus>().map_err(corrupt)?;
-    let created_at = take("created")?
-        .parse::<u64>()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let updated_at = take("updated")?
-        .parse::<u64>()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let avatar_key = fields
-        .remove("key")
-        .map(|k| ObjectKey::try_from(k).map_err(|e| corrupt(e.to_string())))
-        .transpose()?;
-    let error = match (fields.remove("error_code"), fields.remove("error_message")) {
-        (Some(code), Some(message)) => Some(JobFailure {
-            code: code.parse::<FailureCode>().map_err(corrupt)?,
-            message,
-        }),
-        _ => None,
-    };
-    Ok(JobRecord {
-        id,
-        user,
-        status,
-        avatar_key,
-        error,
-        created_at,
-        updated_at,
-    })
 }

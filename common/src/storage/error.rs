@@ -21,9 +21,10 @@ impl StorageError {
             _ => "unavailable",
         }
     }
+}
 
-    /// Whether trying again later may succeed.
-    pub fn is_retryable(&self) -> bool {
+impl crate::backoff::Retryable for StorageError {
+    fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Io(_))
     }
 }

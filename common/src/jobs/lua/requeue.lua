@@ -1,24 +1,21 @@
--- Put jobs back on the stream: due retries (ARGV[1] = 'retry') or failed
--- jobs an operator queues again (ARGV[1] = 'failed'). Each job is rebuilt
--- from its record with its original stamp, so an old job queued again can
--- never replace a later avatar. Removing the id from its set first makes
--- two workers promoting the same retry at once move it only once.
--- KEYS[1] job stream, KEYS[2] the set the ids come from
--- ARGV[1] kind, ARGV[2] job-record key prefix (ending in ':'), ARGV[3] now
--- (unix ms), ARGV[4..] job ids
+-- Put jobs back on the stream: due retries (kind 'retry') or failed jobs an
+-- operator queues again (kind 'failed'). Each job is rebuilt from its record
+-- with its original stamp, so an old job queued again can never replace a
+-- later avatar. Removing the id from its set first makes two workers
+-- promoting the same retry at once move it only once.
 local moved = 0
-for i = 4, #ARGV do
-  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
-    local record = ARGV[2] .. ARGV[i]
-    local fields = redis.call('HMGET', record, 'job', 'stamp', 'status')
-    if fields[1] and fields[2] and (ARGV[1] == 'retry' or fields[3] == 'failed') then
-      redis.call('HSET', record, 'status', 'queued', 'updated', ARGV[3])
-      if ARGV[1] == 'failed' then
-        redis.call('HDEL', record, 'error_code', 'error_message')
-        redis.call('HSET', record, 'attempts', 0, 'retries', 0, 'retry_from', ARGV[3])
+for _, id in ipairs(REST) do
+  if redis.call('ZREM', K.from, id) == 1 then
+    local record = A.record_prefix .. id
+    local fields = redis.call('HMGET', record, F.job, F.stamp, F.status)
+    if fields[1] and fields[2] and (A.kind == 'retry' or fields[3] == S.failed) then
+      redis.call('HSET', record, F.status, S.queued, F.updated, A.now_ms)
+      if A.kind == 'failed' then
+        redis.call('HDEL', record, F.error_code, F.error_message)
+        redis.call('HSET', record, F.attempts, 0, F.retries, 0, F.retry_from, A.now_ms)
         redis.call('PERSIST', record)
       end
-      redis.call('XADD', KEYS[1], '*', 'job', fields[1], 'stamp', fields[2])
+      redis.call('XADD', K.stream, '*', E.job, fields[1], E.stamp, fields[2])
       moved = moved + 1
     end
   end

@@ -1,0 +1,250 @@
+//! One typed wrapper per Lua script. Each wrapper is a struct whose fields
+//! are the script's keys and arguments by name; the order of `KEYS` and
+//! `ARGV` exists only in the wrapper's declaration, which also gives the
+//! script its Lua names for them.
+//!
+//! Every script runs with this prelude before its own text:
+//!
+//! - `K.<key>` and `A.<arg>`: its keys and arguments by the wrapper's field
+//!   names; `REST`: the trailing list, for the scripts that take one;
+//! - `F.<field>`, `U.<field>`, `E.<field>`: the field names of the job
+//!   record, the user hash and the stream entry, from [`super::record`];
+//! - `S.<state>`: the [`JobStatus`] names.
+//!
+//! So a field is renamed in Rust alone, and a script that names a field or
+//! argument that does not exist fails in the first test that runs it.
+
+use redis::aio::ConnectionManager;
+use redis::{RedisError, Script};
+
+use super::JobStatus;
+use super::record::{entry_field, field, user_field};
+
+/// The Lua prelude that names the keys, arguments, fields and states.
+fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
+    fn table(name: &str, entries: impl Iterator<Item = (String, String)>) -> String {
+        let body: Vec<String> = entries.map(|(k, v)| format!("{k} = {v}")).collect();
+        format!("local {name} = {{{}}}\n", body.join(", "))
+    }
+    let quoted = |names: &'static [(&'static str, &'static str)]| {
+        names
+            .iter()
+            .map(|(rust, stored)| (rust.to_lowercase(), format!("'{stored}'")))
+    };
+    let mut lua = String::new();
+    lua += &table(
+        "K",
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| ((*k).to_owned(), format!("KEYS[{}]", i + 1))),
+    );
+    lua += &table(
+        "A",
+        args.iter()
+            .enumerate()
+            .map(|(i, a)| ((*a).to_owned(), format!("ARGV[{}]", i + 1))),
+    );
+    if rest {
+        lua += &format!(
+            "local REST = {{}}\nfor i = {}, #ARGV do REST[#REST + 1] = ARGV[i] end\n",
+            args.len() + 1
+        );
+    }
+    lua += &table("F", quoted(field::ALL));
+    lua += &table("U", quoted(user_field::ALL));
+    lua += &table("E", quoted(entry_field::ALL));
+    lua += &table(
+        "S",
+        JobStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), format!("'{}'", s.as_str()))),
+    );
+    lua
+}
+
+/// Declares a script wrapper: its Lua file, its keys (all `&str`), its
+/// arguments and, optionally, a trailing list of arguments.
+macro_rules! script {
+    (
+        $(#[$doc:meta])*
+        $name:ident<$lt:lifetime>($file:literal) -> $ret:ty {
+            keys { $($key:ident),* $(,)? }
+            args { $($(#[$arg_doc:meta])* $arg:ident: $arg_ty:ty),* $(,)? }
+            $(rest { $(#[$rest_doc:meta])* $rest:ident: $rest_ty:ty })?
+        }
+    ) => {
+        $(#[$doc])*
+        pub(crate) struct $name<$lt> {
+            $(pub $key: &$lt str,)*
+            $($(#[$arg_doc])* pub $arg: $arg_ty,)*
+            $($(#[$rest_doc])* pub $rest: $rest_ty,)?
+        }
+
+        impl $name<'_> {
+            fn script() -> &'static Script {
+                static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+                    let keys: &[&str] = &[$(stringify!($key)),*];
+                    let args: &[&str] = &[$(stringify!($arg)),*];
+                    let rest: &[&str] = &[$(stringify!($rest)),*];
+                    let prelude = prelude(keys, args, !rest.is_empty());
+                    Script::new(&format!("{prelude}{}", include_str!($file)))
+                });
+                &SCRIPT
+            }
+
+            /// Runs the script on `conn`.
+            pub async fn invoke(&self, conn: &mut ConnectionManager) -> Result<$ret, RedisError> {
+                let script = Self::script();
+                let mut call = script.prepare_invoke();
+                $(call.key(self.$key);)*
+                $(call.arg(&self.$arg);)*
+                $(call.arg(self.$rest);)?
+                call.invoke_async(conn).await
+            }
+        }
+    };
+}
+
+script! {
+    /// Accepts a job: stamps it, records it and adds it to the stream; or,
+    /// when its idempotency key was seen before, returns the earlier job.
+    /// Returns `(stamp, job id)`: stamp 0 and the earlier id for a repeat.
+    Enqueue<'a>("lua/enqueue.lua") -> (u64, String) {
+        keys { user, job, stream, idempotency }
+        args {
+            job_id: &'a str,
+            user_id: &'a str,
+            now_ms: u64,
+            /// The [`Job`](super::Job) as JSON.
+            job_json: &'a str,
+            now_us: u64,
+            /// The idempotency key, or empty for none (then `idempotency`
+            /// may name any key).
+            idempotency_key: &'a str,
+            idempotency_ttl_secs: u64,
+        }
+    }
+}
+
+script! {
+    /// Marks a job as being processed and counts the attempt. Returns
+    /// `(attempts, retries, retry_from, accepted_us)`.
+    Start<'a>("lua/start.lua") -> (u32, u32, u64, u64) {
+        keys { job }
+        args {
+            now_ms: u64,
+            now_us: u64,
+            /// The retry budget's start for a record that lacks one.
+            default_retry_from: u64,
+        }
+    }
+}
+
+script! {
+    /// Records a finished avatar, makes it current unless a later one
+    /// already is, acknowledges the entry, schedules the deletion of the
+    /// avatar no longer current, and announces the job. Returns 1 when this
+    /// avatar became current.
+    Complete<'a>("lua/complete.lua") -> u8 {
+        keys { job, user, stream, garbage }
+        args {
+            group: &'a str,
+            entry: &'a str,
+            stamp: u64,
+            object_key: &'a str,
+            now_ms: u64,
+            /// Lifetime of the ended record; 0 keeps it.
+            record_ttl_secs: u64,
+            job_id: &'a str,
+            channel: &'a str,
+            /// When the avatar no longer current may be deleted (unix ms).
+            delete_after_ms: u64,
+        }
+    }
+}
+
+script! {
+    /// Records a failed job, indexes it for `requeue-failed`, acknowledges
+    /// its entry and announces it.
+    Fail<'a>("lua/fail.lua") -> i64 {
+        keys { job, stream, failed }
+        args {
+            group: &'a str,
+            entry: &'a str,
+            code: &'a str,
+            message: &'a str,
+            now_ms: u64,
+            record_ttl_secs: u64,
+            job_id: &'a str,
+            channel: &'a str,
+        }
+    }
+}
+
+script! {
+    /// Takes a job off the stream into the retry set, due at `due_ms`.
+    RetryLater<'a>("lua/retry.lua") -> i64 {
+        keys { job, stream, retry }
+        args {
+            group: &'a str,
+            entry: &'a str,
+            due_ms: u64,
+            job_id: &'a str,
+            now_ms: u64,
+            reason: &'a str,
+        }
+    }
+}
+
+script! {
+    /// Puts jobs back on the stream, rebuilt from their records: due
+    /// retries (`kind` "retry") or failed jobs an operator queues again
+    /// ("failed"). Returns how many moved.
+    Requeue<'a>("lua/requeue.lua") -> u64 {
+        keys { stream, from }
+        args {
+            kind: &'a str,
+            /// The job-record key prefix, ending in ':'.
+            record_prefix: &'a str,
+            now_ms: u64,
+        }
+        rest {
+            /// The job ids.
+            ids: &'a [String]
+        }
+    }
+}
+
+script! {
+    /// Puts entries a worker holds but will not run back at the end of the
+    /// stream, so another worker takes them at once. Returns how many.
+    HandBack<'a>("lua/hand_back.lua") -> u64 {
+        keys { stream }
+        args { group: &'a str }
+        rest {
+            /// The stream entry ids.
+            entries: &'a [String]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prelude_names_keys_arguments_and_the_rest_in_order() {
+        let lua = prelude(&["job", "stream"], &["group", "entry"], true);
+        assert!(
+            lua.contains("local K = {job = KEYS[1], stream = KEYS[2]}"),
+            "{lua}"
+        );
+        assert!(
+            lua.contains("local A = {group = ARGV[1], entry = ARGV[2]}"),
+            "{lua}"
+        );
+        assert!(lua.contains("for i = 3, #ARGV do"), "{lua}");
+        assert!(lua.contains("status = 'status'"), "{lua}");
+        assert!(lua.contains("retry_later = 'retry_later'"), "{lua}");
+    }
+}
