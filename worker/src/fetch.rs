@@ -49,22 +49,6 @@ pub enum FetchError {
     Unreachable,
 }
 
-impl FetchError {
-    /// A stable code for logs and metrics.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::AddressNotAllowed => "address_not_allowed",
-            Self::HostNotAllowed => "host_not_allowed",
-            Self::TooLarge { .. } => "too_large",
-            Self::TimedOut => "timed_out",
-            Self::TooSlow { .. } => "too_slow",
-            Self::Status(_) => "http_status",
-            Self::TooManyRedirects => "too_many_redirects",
-            Self::Unreachable => "unreachable",
-        }
-    }
-}
-
 /// The HTTP client for URL sources.
 #[derive(Clone)]
 pub struct Fetcher {

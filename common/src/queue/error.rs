@@ -15,13 +15,6 @@ pub enum QueueError {
     },
 }
 
-impl QueueError {
-    /// The stable error code.
-    pub fn code(&self) -> &'static str {
-        "unavailable"
-    }
-}
-
 impl crate::backoff::Retryable for QueueError {
     fn is_retryable(&self) -> bool {
         matches!(self, Self::Redis(_))

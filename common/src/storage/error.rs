@@ -13,16 +13,6 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
 }
 
-impl StorageError {
-    /// The stable error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound(_) => "not_found",
-            _ => "unavailable",
-        }
-    }
-}
-
 impl crate::backoff::Retryable for StorageError {
     fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Io(_))
