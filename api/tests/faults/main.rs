@@ -6,6 +6,7 @@
 //!
 //! Run with `cargo test -p avatar-api --test faults`.
 
+// Shared with the black-box tests, which use parts these do not.
 #[allow(dead_code)]
 #[path = "../it/support/mod.rs"]
 mod support;
@@ -65,6 +66,7 @@ fn main() {
     // Built (or found up to date) before any scenario's clock starts, so
     // that no scenario's time limit includes compiling the worker.
     support::app::worker_binary();
+    support::app::keep_logs();
     let (mut passed, mut failed) = (0, 0);
     for (name, scenario) in scenarios {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
@@ -78,14 +80,21 @@ fn main() {
             }
         });
         let secs = started.elapsed().as_secs_f64();
+        let logs = support::app::take_log_dirs();
         match outcome {
             Ok(()) => {
                 passed += 1;
                 println!("test {name} ... ok ({secs:.1} s)");
+                for dir in logs {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
             }
             Err(why) => {
                 failed += 1;
                 println!("test {name} ... FAILED ({secs:.1} s): {why}");
+                for dir in logs {
+                    support::app::print_log_tails(&dir);
+                }
             }
         }
     }

@@ -2,16 +2,66 @@
 //! `avatar-worker` processes, under a Redis prefix and a bucket (or data
 //! directory) of its own. Dropping it kills the processes and removes the
 //! test's Redis keys.
+//!
+//! Each process logs to a file of its own under the system's temporary
+//! folder (`avatar-test-logs/{prefix}/`), not to the test's output: a test
+//! that panics prints the tail of every log of its app, and a passing one
+//! deletes them. The fault suite, which reports failures without panicking,
+//! asks for the logs with [`take_log_dirs`] and [`print_log_tails`].
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 use super::s3;
+
+/// How many lines of each log a failing test prints.
+const LOG_TAIL_LINES: usize = 60;
+
+/// The log folders of the apps started since the last [`take_log_dirs`],
+/// kept when [`keep_logs`] was called.
+static KEPT_LOGS: Mutex<Option<Vec<PathBuf>>> = Mutex::new(None);
+
+/// Keep every app's logs when it is dropped, for [`take_log_dirs`]: for a
+/// harness whose failures are not panics.
+pub fn keep_logs() {
+    let mut kept = KEPT_LOGS.lock().unwrap_or_else(|p| p.into_inner());
+    kept.get_or_insert_with(Vec::new);
+}
+
+/// The log folders kept since the last call.
+pub fn take_log_dirs() -> Vec<PathBuf> {
+    let mut kept = KEPT_LOGS.lock().unwrap_or_else(|p| p.into_inner());
+    kept.as_mut().map(std::mem::take).unwrap_or_default()
+}
+
+/// Prints the last lines of every log in `dir` to standard error.
+pub fn print_log_tails(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut logs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    logs.sort();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+        eprintln!(
+            "--- last {} of {} lines of {}",
+            tail.len(),
+            lines.len(),
+            log.display()
+        );
+        for line in tail {
+            eprintln!("{line}");
+        }
+    }
+}
 
 /// The HS256 secret every test API is started with.
 pub const SECRET: &str = "integration-test-secret-0123456789";
@@ -118,6 +168,8 @@ impl TestAppBuilder {
             }
         };
         env.extend(self.env);
+        let logs = std::env::temp_dir().join("avatar-test-logs").join(&prefix);
+        std::fs::create_dir_all(&logs).expect("cannot create the test's log folder");
         let mut app = TestApp {
             redis_url: redis,
             address: format!("http://127.0.0.1:{port}"),
@@ -129,6 +181,7 @@ impl TestAppBuilder {
             api: None,
             api_port: port,
             workers: Vec::new(),
+            logs,
         };
         app.api = Some(app.spawn_api(port, self.in_process_workers));
         app.api_port = port;
@@ -152,6 +205,8 @@ pub struct TestApp {
     api: Option<Child>,
     api_port: u16,
     pub workers: Vec<Child>,
+    /// The folder of this app's process logs.
+    pub logs: PathBuf,
 }
 
 impl TestApp {
@@ -172,7 +227,19 @@ impl TestApp {
         }
     }
 
+    /// Standard output and error for a process, appended to `name.log`.
+    fn log_to(&self, name: &str) -> (Stdio, Stdio) {
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{name}.log")))
+            .expect("cannot open a process log");
+        let err = file.try_clone().expect("cannot share a process log");
+        (Stdio::from(file), Stdio::from(err))
+    }
+
     fn spawn_api(&self, port: u16, workers: usize) -> Child {
+        let (out, err) = self.log_to("api");
         Command::new(env!("CARGO_BIN_EXE_avatar-api"))
             .args([
                 "--listen",
@@ -182,6 +249,8 @@ impl TestApp {
             ])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("cannot start avatar-api")
     }
@@ -220,11 +289,14 @@ impl TestApp {
 
     /// Starts one more `avatar-worker` process with extra environment.
     pub fn add_worker_with(&mut self, extra: &[(&str, &str)]) {
+        let (out, err) = self.log_to(&format!("worker-{}", self.workers.len() + 1));
         let worker = Command::new(worker_binary())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(extra.iter().copied())
             .env("AVATARS_CONCURRENCY", "2")
             .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("cannot start avatar-worker");
         self.workers.push(worker);
@@ -394,6 +466,17 @@ impl Drop for TestApp {
         }
         if let Some(dir) = &self.data_dir {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        if std::thread::panicking() {
+            print_log_tails(&self.logs);
+            return;
+        }
+        let mut kept = KEPT_LOGS.lock().unwrap_or_else(|p| p.into_inner());
+        match kept.as_mut() {
+            Some(kept) => kept.push(self.logs.clone()),
+            None => {
+                let _ = std::fs::remove_dir_all(&self.logs);
+            }
         }
     }
 }
