@@ -54,3 +54,14 @@ pub fn job_ended(outcome: &'static str, code: Option<&'static str>, took: Durati
 pub fn job_waited(waited: Duration) {
     metrics::histogram!(JOB_WAIT).record(waited.as_secs_f64());
 }
+
+/// Sets the queue-depth gauges from Redis; a depth Redis cannot give now
+/// keeps its last value.
+pub async fn report_queue_depths(queue: &crate::queue::JobQueue) {
+    if let Ok(depth) = queue.depth().await {
+        metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
+    }
+    if let Ok(depth) = queue.retry_depth().await {
+        metrics::gauge!(RETRY_DEPTH).set(depth as f64);
+    }
+}

@@ -54,20 +54,10 @@ pub async fn run(
             },
             _ = garbage.tick() => {
                 collect_garbage(&queue, &storage).await;
-                report_depths(&queue).await;
+                avatar_common::metrics::report_queue_depths(&queue).await;
             }
             _ = sweeps.tick() => sweep_staging(&queue, &storage, sweep.retention).await,
         }
-    }
-}
-
-/// Sets the queue-depth gauges.
-pub async fn report_depths(queue: &JobQueue) {
-    if let Ok(depth) = queue.depth().await {
-        metrics::gauge!(avatar_common::metrics::QUEUE_DEPTH).set(depth as f64);
-    }
-    if let Ok(depth) = queue.retry_depth().await {
-        metrics::gauge!(avatar_common::metrics::RETRY_DEPTH).set(depth as f64);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use avatar_common::metrics::{QUEUE_DEPTH, REQUEST_DURATION, REQUESTS, RETRY_DEPTH};
+use avatar_common::metrics::{REQUEST_DURATION, REQUESTS};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -17,12 +17,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let Some(handle) = &state.metrics else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if let Ok(depth) = state.queue.depth().await {
-        metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
-    }
-    if let Ok(depth) = state.queue.retry_depth().await {
-        metrics::gauge!(RETRY_DEPTH).set(depth as f64);
-    }
+    avatar_common::metrics::report_queue_depths(&state.queue).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),
