@@ -1,0 +1,54 @@
+//! Background upkeep every worker process does while its pool runs, one
+//! loop on three clocks: putting due retries back on the stream (here),
+//! deleting superseded avatars ([`garbage`]) and setting the queue-depth
+//! gauges, and sweeping staged uploads left behind ([`staging`]). Several
+//! processes doing it at once is safe: each retry moves once, and deletes
+//! are idempotent.
+
+mod garbage;
+mod staging;
+
+pub use staging::StagingSweep;
+
+use std::time::Duration;
+
+use avatar_common::queue::JobQueue;
+use avatar_common::storage::Storage;
+use tokio_util::sync::CancellationToken;
+
+/// How often due retries are looked for.
+const RETRY_TICK: Duration = Duration::from_millis(250);
+/// How often due garbage is looked for.
+const GARBAGE_TICK: Duration = Duration::from_secs(5);
+/// Most items handled per look.
+pub(crate) const BATCH: usize = 100;
+
+/// Runs until `shutdown` is cancelled.
+pub async fn run(
+    queue: JobQueue,
+    storage: Storage,
+    sweep: StagingSweep,
+    shutdown: CancellationToken,
+) {
+    let mut retry_ticks = tokio::time::interval(RETRY_TICK);
+    let mut garbage_ticks = tokio::time::interval(GARBAGE_TICK);
+    let mut sweep_ticks = tokio::time::interval(sweep.interval);
+    for ticks in [&mut retry_ticks, &mut garbage_ticks, &mut sweep_ticks] {
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = retry_ticks.tick() => match queue.promote_due_retries(BATCH).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "retrying jobs"),
+                Err(e) => tracing::debug!(error = %e, "cannot promote retries now"),
+            },
+            _ = garbage_ticks.tick() => {
+                garbage::collect(&queue, &storage).await;
+                avatar_common::metrics::report_queue_depths(&queue).await;
+            }
+            _ = sweep_ticks.tick() => staging::sweep(&queue, &storage, sweep.retention).await,
+        }
+    }
+}
