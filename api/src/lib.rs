@@ -7,6 +7,8 @@
 //! - [`auth`]: bearer tokens and who may act on whom.
 //! - [`server`]: connections, and the limits on a request's head.
 //! - [`routes`]: the HTTP routes, one file per resource.
+//! - [`admission`]: who a PUT's caller is and whether the rate limits let
+//!   it in, from the request's head.
 //! - [`request_limits`] and [`rate_limit`]: what one request, one user and
 //!   one client address may ask of the API.
 //! - [`error`]: every error answer, in one shape.
@@ -14,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod rate_limit;

@@ -1,29 +1,23 @@
 //! Rate limits on the PUT routes, answered with 429 `rate_limited` and
 //! `Retry-After`: per user (on by default, generous enough that a person
 //! never meets it) and per client address (off by default). The counts are
-//! kept in memory, per API process; this module does not authenticate, it
-//! asks [`crate::auth`] who the caller is.
+//! kept in memory, per API process. The middleware that applies them to a
+//! request, after authenticating it, is [`crate::admission`].
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use avatar_common::UserId;
-use axum::extract::{ConnectInfo, RawPathParams, Request, State};
-use axum::http::{HeaderMap, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
-use crate::auth::{Caller, bearer_token};
 use crate::error::ApiError;
 use crate::settings::LimitSettings;
-use crate::state::AppState;
 
 /// The header a trusted proxy names the client in.
 const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -155,47 +149,6 @@ fn refusal(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> A
 /// Seconds to wait, rounded up, at least one.
 fn whole_seconds(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
-/// What the rate-limit middleware needs.
-#[derive(Clone)]
-pub struct Guard {
-    pub app: Arc<AppState>,
-    pub limits: Arc<RateLimits>,
-}
-
-/// Middleware for the PUT routes: the per-address limit counts every PUT;
-/// the per-user limit counts the PUTs whose caller may change the avatar
-/// of the user in the path, keyed by that user, so requests that will be
-/// refused (401, 403, 400) cost nobody else their quota.
-pub async fn limit_puts(
-    State(guard): State<Guard>,
-    params: RawPathParams,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if request.method() != Method::PUT {
-        return next.run(request).await;
-    }
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(e) = guard.limits.check_client(peer.ip(), request.headers())
-    {
-        return e.into_response();
-    }
-    let caller = bearer_token(request.headers()).and_then(|t| guard.app.verifier.verify(t));
-    if let Ok(caller) = caller {
-        let target = params
-            .iter()
-            .find(|(name, _)| *name == "user_id")
-            .and_then(|(_, segment)| caller.may_act_on(segment).ok());
-        if let Some(user) = target
-            && let Err(e) = guard.limits.check_user(&user)
-        {
-            return e.into_response();
-        }
-        request.extensions_mut().insert::<Caller>(caller);
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

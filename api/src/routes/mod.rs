@@ -22,8 +22,9 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::admission::{self, Admission};
 use crate::error::ApiError;
-use crate::rate_limit::{self, Guard, RateLimits};
+use crate::rate_limit::RateLimits;
 use crate::request_limits::{self, RequestLimits};
 use crate::state::AppState;
 
@@ -36,7 +37,7 @@ pub fn router(
     rate_limits: Arc<RateLimits>,
     request_limits: RequestLimits,
 ) -> Router {
-    let guard = Guard {
+    let admission = Admission {
         app: state.clone(),
         limits: rate_limits,
     };
@@ -55,7 +56,7 @@ pub fn router(
             axum::routing::put(avatar::from_bytes),
         )
         .route("/jobs/{job_id}", get(jobs::show))
-        .route_layer(from_fn_with_state(guard, rate_limit::limit_puts))
+        .route_layer(from_fn_with_state(admission, admission::limit_puts))
         .layer(DefaultBodyLimit::max(body_limit));
 
     let mut app = Router::new()
