@@ -7,7 +7,6 @@ use avatar_common::jobs::FailureCode;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// An error answer of the API.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +90,12 @@ impl IntoResponse for ApiError {
         if let Self::Unavailable(cause) = &self {
             tracing::error!(%cause, "answering 503");
         }
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let body = crate::body::Error {
+            error: crate::body::ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
         let mut response = (self.status(), Json(body)).into_response();
         match self {
             Self::Unauthenticated(_) => {

@@ -11,6 +11,7 @@
 //!   it in, from the request's head.
 //! - [`request_limits`] and [`rate_limit`]: what one request, one user and
 //!   one client address may ask of the API.
+//! - [`body`]: the JSON bodies of the answers, as types.
 //! - [`error`]: every error answer, in one shape.
 //! - [`state`]: what the handlers share.
 
@@ -18,6 +19,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod rate_limit;
 pub mod request_limits;

@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::submit::{Preferences, Source, WaitQuery, submit};
 use crate::auth::Caller;
+use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -28,10 +28,12 @@ pub async fn current(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<body::CurrentAvatar>, ApiError> {
     let user = caller.resolve(&user_id)?;
     match state.queue.current_avatar(&user).await? {
-        Some(current) => Ok(Json(json!({"avatarUrl": state.avatar_url(&current.key)}))),
+        Some(current) => Ok(Json(body::CurrentAvatar {
+            avatar_url: state.avatar_url(&current.key),
+        })),
         None => Err(ApiError::NotFound(format!("user {user} has no avatar"))),
     }
 }

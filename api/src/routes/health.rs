@@ -3,23 +3,23 @@
 
 use std::sync::Arc;
 
+use crate::body::{Live, Ready};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
-use crate::state::AppState;
-
-pub async fn live() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "ok" })
 }
 
-pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Ready>) {
     let (redis, storage) = tokio::join!(state.queue.ping(), state.storage.check());
-    let body = json!({
-        "redis": if redis.is_ok() { "ok" } else { "unavailable" },
-        "storage": if storage.is_ok() { "ok" } else { "unavailable" },
-    });
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = Ready {
+        redis: word(redis.is_ok()),
+        storage: word(storage.is_ok()),
+    };
     if let Err(e) = &redis {
         tracing::warn!(error = %e, "not ready: redis");
     }

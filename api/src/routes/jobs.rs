@@ -6,9 +6,9 @@ use std::sync::Arc;
 use avatar_common::{JobId, JobRecord};
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -16,7 +16,7 @@ pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(job_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<body::Job>, ApiError> {
     let id: JobId = job_id
         .parse()
         .map_err(|e: avatar_common::job_id::InvalidJobId| {
@@ -28,22 +28,20 @@ pub async fn show(
     }
 }
 
-/// The JSON of a job's state.
-pub fn job_body(state: &AppState, record: &JobRecord) -> Value {
-    let mut body = json!({
-        "jobId": record.id.to_string(),
-        "userId": record.user.as_str(),
-        "status": record.status.api_name(),
-        "createdAt": rfc3339(record.created_at),
-        "updatedAt": rfc3339(record.updated_at),
-    });
-    if let Some(key) = &record.avatar_key {
-        body["avatarUrl"] = json!(state.avatar_url(key));
+/// The body of a job's state.
+pub fn job_body(state: &AppState, record: &JobRecord) -> body::Job {
+    body::Job {
+        job_id: record.id.to_string(),
+        user_id: record.user.as_str().to_owned(),
+        status: record.status.api_name(),
+        avatar_url: record.avatar_key.as_ref().map(|key| state.avatar_url(key)),
+        error: record.error.as_ref().map(|error| body::ErrorDetail {
+            code: error.code.as_str(),
+            message: error.message.clone(),
+        }),
+        created_at: rfc3339(record.created_at),
+        updated_at: rfc3339(record.updated_at),
     }
-    if let Some(error) = &record.error {
-        body["error"] = json!({"code": error.code.as_str(), "message": error.message});
-    }
-    body
 }
 
 /// The RFC 3339 form of a unix-millisecond time.

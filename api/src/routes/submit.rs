@@ -17,9 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 use tokio::time::Instant;
 
+use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -152,8 +152,11 @@ pub async fn submit(
         .await?;
     Ok(match record {
         Some(r) if r.status == JobStatus::Completed => match &r.avatar_key {
-            Some(key) => Json(json!({"avatarUrl": state.avatar_url(key), "jobId": id.to_string()}))
-                .into_response(),
+            Some(key) => Json(body::Completed {
+                avatar_url: state.avatar_url(key),
+                job_id: id.to_string(),
+            })
+            .into_response(),
             None => accepted(id, r.status),
         },
         Some(r) if r.status == JobStatus::Failed => match r.error {
@@ -187,9 +190,11 @@ fn accepted(id: JobId, status: JobStatus) -> Response {
     let status_url = format!("/api/public/jobs/{id}");
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(
-            json!({"jobId": id.to_string(), "status": status.api_name(), "statusUrl": status_url}),
-        ),
+        Json(body::Accepted {
+            job_id: id.to_string(),
+            status: status.api_name(),
+            status_url: status_url.clone(),
+        }),
     )
         .into_response();
     if let Ok(location) = HeaderValue::from_str(&status_url) {

@@ -1,0 +1,72 @@
+//! The JSON bodies the API answers with, as types that mirror the
+//! contract (`shared/API.md`): field names, which fields are optional, and
+//! nothing else. Handlers build these; none writes JSON by hand.
+
+use serde::Serialize;
+
+/// `GET /user/{USER_ID}/avatar`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentAvatar {
+    pub avatar_url: String,
+}
+
+/// A PUT whose job completed within the wait window.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completed {
+    pub avatar_url: String,
+    pub job_id: String,
+}
+
+/// A PUT answered before its job ended: `202`, with where to poll.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub job_id: String,
+    pub status: &'static str,
+    pub status_url: String,
+}
+
+/// `GET /jobs/{jobId}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub job_id: String,
+    pub user_id: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize)]
+pub struct Error {
+    pub error: ErrorDetail,
+}
+
+/// An error's stable code and a message written for a person.
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize)]
+pub struct Live {
+    pub status: &'static str,
+}
+
+/// `GET /readyz`: `ok` or `unavailable` for each dependency.
+#[derive(Debug, Serialize)]
+pub struct Ready {
+    pub redis: &'static str,
+    pub storage: &'static str,
+}
