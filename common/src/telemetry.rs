@@ -1,5 +1,7 @@
 //! Tracing set-up for both binaries: text or JSON lines on standard error.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::{LogFormat, LogSettings};
@@ -18,7 +20,13 @@ pub fn init(settings: &LogSettings) {
         .with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+        // Colours only for a person at a terminal (unless NO_COLOR says
+        // otherwise), never into a log file.
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init()
+        }
     }
     std::panic::set_hook(Box::new(tracing_panic::panic_hook));
 }
