@@ -4,8 +4,7 @@
 //! `AVATARS_TEST_CORPUS` (CI sets it to `../shared/corpus`, relative to the
 //! repository root). Without it these tests say they skipped the corpus and pass.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use avatar_pipeline::{Options, convert};
@@ -33,33 +32,6 @@ const EDGE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The longest a file refused from its header alone may take.
 const HEADER_DEADLINE: Duration = Duration::from_millis(50);
-
-/// The corpus folder, or `None` (after saying so) when the variable is unset.
-fn corpus(test: &str) -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("AVATARS_TEST_CORPUS") else {
-        // Written past the test harness's capture, so a run shows what it skipped.
-        let _ = writeln!(
-            std::io::stderr(),
-            "{test}: skipped the corpus, AVATARS_TEST_CORPUS is not set"
-        );
-        return None;
-    };
-    let dir = PathBuf::from(dir);
-    // A relative path is taken from the repository root, where CI runs, when
-    // it does not exist from the package folder, where cargo runs tests.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = if dir.is_relative() && !dir.exists() {
-        root.join(dir)
-    } else {
-        dir
-    };
-    assert!(
-        dir.is_dir(),
-        "AVATARS_TEST_CORPUS={} is no folder",
-        dir.display()
-    );
-    Some(dir)
-}
 
 /// Every file below the corpus folder, by path relative to it, sorted.
 fn files(dir: &Path) -> Vec<String> {
@@ -161,7 +133,7 @@ fn check(dir: &Path, file: &str) -> Option<String> {
 
 #[test]
 fn every_corpus_file_becomes_a_progressive_avatar_or_a_clear_refusal() {
-    let Some(dir) = corpus("every_corpus_file") else {
+    let Some(dir) = avatar_testkit::corpus::dir("every_corpus_file") else {
         return;
     };
     let files = files(&dir);
@@ -212,7 +184,7 @@ fn transforms(image: &GrayImage) -> Vec<GrayImage> {
 
 #[test]
 fn every_exif_orientation_comes_out_upright_and_unmirrored() {
-    let Some(dir) = corpus("every_exif_orientation") else {
+    let Some(dir) = avatar_testkit::corpus::dir("every_exif_orientation") else {
         return;
     };
     for shape in ["Landscape", "Portrait"] {
@@ -263,7 +235,7 @@ fn assert_mean_colour(file: &str, image: &RgbImage, expected: [f64; 3], toleranc
 
 #[test]
 fn embedded_profiles_are_converted_to_srgb() {
-    let Some(dir) = corpus("embedded_profiles") else {
+    let Some(dir) = avatar_testkit::corpus::dir("embedded_profiles") else {
         return;
     };
     // Expected values are what Little CMS gives for the same conversion.
@@ -283,7 +255,7 @@ fn embedded_profiles_are_converted_to_srgb() {
 
 #[test]
 fn cmyk_without_a_profile_is_not_inverted() {
-    let Some(dir) = corpus("cmyk_without_a_profile") else {
+    let Some(dir) = avatar_testkit::corpus::dir("cmyk_without_a_profile") else {
         return;
     };
     let with_profile = thumbnail(&avatar(&dir, "jpeg/sharp_cmyk_icc.jpg"));
@@ -297,7 +269,7 @@ fn cmyk_without_a_profile_is_not_inverted() {
 
 #[test]
 fn grey_jpegs_stay_grey() {
-    let Some(dir) = corpus("grey_jpegs") else {
+    let Some(dir) = avatar_testkit::corpus::dir("grey_jpegs") else {
         return;
     };
     for file in ["jpeg/sharp_concert_gray.jpg", "jpeg/vips_cd1.1_gray.jpg"] {
@@ -312,7 +284,7 @@ fn grey_jpegs_stay_grey() {
 
 #[test]
 fn an_arithmetic_coded_jpeg_matches_its_huffman_coded_twin() {
-    let Some(dir) = corpus("arithmetic_coded") else {
+    let Some(dir) = avatar_testkit::corpus::dir("arithmetic_coded") else {
         return;
     };
     let arithmetic = thumbnail(&avatar(&dir, "jpeg/ljt_testimgari.jpg"));

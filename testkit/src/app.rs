@@ -240,7 +240,7 @@ impl TestApp {
 
     fn spawn_api(&self, port: u16, workers: usize) -> Child {
         let (out, err) = self.log_to("api");
-        Command::new(env!("CARGO_BIN_EXE_avatar-api"))
+        Command::new(api_binary())
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
@@ -503,13 +503,27 @@ pub fn now() -> u64 {
         .unwrap_or_default()
 }
 
+/// The `avatar-api` that cargo built for the running test: it sits in
+/// the target folder, beside the `deps/` folder that holds the test.
+pub fn api_binary() -> PathBuf {
+    let test = std::env::current_exe().expect("the test knows its own path");
+    let mut dir = test
+        .parent()
+        .expect("the test is in a folder")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(format!("avatar-api{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The `avatar-worker` binary of this build, brought up to date once per
 /// test run (cargo builds only this package's binaries for its tests).
 pub fn worker_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let api = PathBuf::from(env!("CARGO_BIN_EXE_avatar-api"));
+            let api = api_binary();
             let path = api.with_file_name(format!("avatar-worker{}", std::env::consts::EXE_SUFFIX));
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut build = Command::new(cargo);

@@ -1,33 +1,44 @@
-//! What the tests share: the processes under test, the S3 server, test
-//! images and a local HTTP server for URL imports.
+//! What the tests share: the shared image corpus ([`corpus`]) and, with
+//! the `service` feature, the processes under test ([`app`]), the S3
+//! server ([`s3`]), test images ([`images`]) and a local HTTP server for
+//! URL imports ([`source_server`]).
 
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "service")]
 pub mod app;
+pub mod corpus;
+#[cfg(feature = "service")]
 pub mod images;
+#[cfg(feature = "service")]
 pub mod s3;
+#[cfg(feature = "service")]
 pub mod source_server;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
+#[cfg(feature = "service")]
 pub use app::{Storage, TestApp};
 
 /// Runs `check` every `every` until it gives `Ok`, and returns that value;
 /// once `limit` has passed the test fails, naming `waiting_for` and what
 /// the last `Err` said it saw.
+#[cfg(feature = "service")]
 pub async fn eventually<T, Fut>(
-    limit: Duration,
-    every: Duration,
+    limit: std::time::Duration,
+    every: std::time::Duration,
     waiting_for: &str,
     mut check: impl FnMut() -> Fut,
 ) -> T
 where
-    Fut: Future<Output = Result<T, String>>,
+    Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + limit;
+    let deadline = std::time::Instant::now() + limit;
     loop {
         match check().await {
             Ok(value) => return value,
-            Err(seen) => assert!(Instant::now() < deadline, "{waiting_for}: {seen}"),
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting_for}: {seen}"
+            ),
         }
         tokio::time::sleep(every).await;
     }

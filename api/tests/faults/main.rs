@@ -6,10 +6,7 @@
 //!
 //! Run with `cargo test -p avatar-api --test faults`.
 
-// Shared with the black-box tests, which use parts these do not.
-#[allow(dead_code)]
-#[path = "../it/support/mod.rs"]
-mod support;
+use avatar_testkit as support;
 
 mod infra;
 mod scenarios;

@@ -3,9 +3,7 @@
 //! prefix of its own, and an S3-compatible server with a bucket of its own,
 //! and talks to them over HTTP.
 
-// Shared with the fault suite, which uses parts these tests do not.
-#[allow(dead_code)]
-mod support;
+use avatar_testkit as support;
 
 mod auth;
 mod errors;

@@ -43,17 +43,8 @@ struct Measure {
 }
 
 fn main() {
-    let corpus = match std::env::var_os("AVATARS_TEST_CORPUS").map(PathBuf::from) {
-        Some(corpus) if corpus.is_relative() && !corpus.exists() => {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(corpus)
-        }
-        Some(corpus) => corpus,
-        None => {
-            eprintln!("set AVATARS_TEST_CORPUS to the corpus folder to run this benchmark");
-            return;
-        }
+    let Some(corpus) = avatar_testkit::corpus::dir("the pipeline benchmark") else {
+        return;
     };
     if !process::installed("vipsthumbnail") || !process::installed("vips") {
         eprintln!("vipsthumbnail is not installed (apt package libvips-tools): nothing to compare");
