@@ -1,7 +1,8 @@
-//! Admission of the PUT routes, decided from the request's head: who the
-//! caller is (the token is verified once here and handed to the handler as
-//! its [`Caller`]) and whether the per-address and per-user rate limits let
-//! the request in.
+//! Admission of the PUT routes, decided from the request's head before any
+//! of its body is read: who the caller is (the token is verified once here
+//! and handed to the handler as its [`Caller`]), whether it may change the
+//! avatar it names, and whether the per-address and per-user rate limits
+//! let the request in.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Caller, bearer_token};
+use crate::error::ApiError;
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
@@ -22,10 +24,14 @@ pub struct Admission {
     pub limits: Arc<RateLimits>,
 }
 
-/// Middleware for the PUT routes: the per-address limit counts every PUT;
-/// the per-user limit counts the PUTs whose caller may change the avatar
-/// of the user in the path, keyed by that user, so requests that will be
-/// refused (401, 403, 400) cost nobody else their quota.
+/// Middleware for the PUT routes, run before a byte of the body is read
+/// (so an `Expect: 100-continue` client is refused without sending it):
+/// the per-address limit counts every PUT; then the caller must
+/// authenticate (else 401) and may change only the avatar it may act on
+/// (else 400 for a bad user id, 403 for another user's). The per-user
+/// limit counts every authenticated PUT: an admitted one against the user
+/// in the path, a refused one against the caller, so a caller spends its
+/// own quota on refusals and no one else's.
 pub async fn limit_puts(
     State(admission): State<Admission>,
     params: RawPathParams,
@@ -35,23 +41,41 @@ pub async fn limit_puts(
     if request.method() != Method::PUT {
         return next.run(request).await;
     }
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(e) = admission.limits.check_client(peer.ip(), request.headers())
-    {
-        return e.into_response();
-    }
-    let caller = bearer_token(request.headers()).and_then(|t| admission.app.verifier.verify(t));
-    if let Ok(caller) = caller {
-        let target = params
-            .iter()
-            .find(|(name, _)| *name == "user_id")
-            .and_then(|(_, segment)| caller.may_act_on(segment).ok());
-        if let Some(user) = target
-            && let Err(e) = admission.limits.check_user(&user)
-        {
-            return e.into_response();
+    match admit(&admission, &params, &request) {
+        Ok(caller) => {
+            request.extensions_mut().insert::<Caller>(caller);
+            next.run(request).await
         }
-        request.extensions_mut().insert::<Caller>(caller);
+        Err(refusal) => refusal.into_response(),
     }
-    next.run(request).await
+}
+
+/// The caller of a PUT, if its head lets it in.
+fn admit(
+    admission: &Admission,
+    params: &RawPathParams,
+    request: &Request,
+) -> Result<Caller, ApiError> {
+    let limits = &admission.limits;
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        limits.check_client(peer.ip(), request.headers())?;
+    }
+    let caller = admission
+        .app
+        .verifier
+        .verify(bearer_token(request.headers())?)?;
+    let segment = params
+        .iter()
+        .find(|(name, _)| *name == "user_id")
+        .map_or("", |(_, segment)| segment);
+    match caller.may_act_on(segment) {
+        Ok(user) => {
+            limits.check_user(&user)?;
+            Ok(caller)
+        }
+        Err(refusal) => {
+            limits.check_user(&caller.user)?;
+            Err(refusal)
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use avatar_testkit as support;
 
+mod admission;
 mod auth;
 mod errors;
 mod idempotency;
