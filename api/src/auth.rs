@@ -131,7 +131,9 @@ impl Verifier {
             .claims
             .scope
             .as_deref()
-            .is_some_and(|scope| scope.split_whitespace().any(|s| s == ADMIN_SCOPE));
+            // RFC 6749 section 3.3: scopes are separated by spaces, and
+            // by nothing else.
+            .is_some_and(|scope| scope.split(' ').any(|s| s == ADMIN_SCOPE));
         Ok(Caller { user, admin })
     }
 }

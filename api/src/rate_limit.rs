@@ -89,7 +89,7 @@ impl RateLimits {
     pub fn check_client(&self, peer: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
         match &self.per_client {
             Some(limiter) => limiter
-                .check_key(&self.client_address(peer, headers))
+                .check_key(&limit_key(self.client_address(peer, headers)))
                 .map_err(refusal),
             None => Ok(()),
         }
@@ -139,6 +139,17 @@ impl RateLimits {
     }
 }
 
+/// The key a client address is counted under: an IPv4 address as itself,
+/// also when written as IPv4-mapped IPv6; an IPv6 address by its /64, the
+/// smallest block one subscriber is given, so rotating addresses within it
+/// does not escape the limit.
+fn limit_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
 fn refusal(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
     let wait = not_until.wait_time_from(DefaultClock::default().now());
     ApiError::RateLimited {
@@ -154,6 +165,32 @@ fn whole_seconds(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_counted_by_its_ipv4_form_or_its_ipv6_slash_64() {
+        let key = |s: &str| limit_key(s.parse().expect("address"));
+        assert_eq!(key("203.0.113.7"), key("::ffff:203.0.113.7"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1").to_string(), "2001:db8:1:2::");
+    }
+
+    #[test]
+    fn rotating_within_a_slash_64_does_not_escape_the_address_limit() {
+        let limits = RateLimits {
+            per_user: None,
+            per_client: limiter(1, 2),
+            trusted_proxies: Vec::new(),
+        };
+        let headers = HeaderMap::new();
+        let results: Vec<bool> = (1..=3)
+            .map(|n| {
+                let peer: IpAddr = format!("2001:db8:5:6::{n}").parse().expect("address");
+                limits.check_client(peer, &headers).is_ok()
+            })
+            .collect();
+        assert_eq!(results, [true, true, false]);
+    }
 
     fn limits(trusted: &[&str]) -> RateLimits {
         RateLimits {

@@ -7,7 +7,7 @@ use avatar_common::SourceUrl;
 use axum::Json;
 use axum::extract::multipart::MultipartError;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -43,7 +43,7 @@ pub async fn from_bytes(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(user_id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -59,7 +59,7 @@ pub async fn from_multipart(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(user_id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
@@ -104,7 +104,7 @@ pub async fn from_url(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(user_id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Json<UrlBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {

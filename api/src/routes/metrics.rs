@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use avatar_common::metrics::{REQUEST_DURATION, REQUESTS};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -25,6 +25,26 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// The label of a request's method: one of the standard methods, or
+/// `other`, so a client cannot make up label values.
+pub fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD
+        .iter()
+        .find(|standard| *standard == method)
+        .map_or("other", Method::as_str)
+}
+
 /// Counts and times a request under its route template (never the raw
 /// path, so user ids do not become labels).
 pub async fn track(request: Request, next: Next) -> Response {
@@ -32,11 +52,11 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!(REQUEST_DURATION, "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());

@@ -14,12 +14,12 @@ use std::time::Duration;
 use avatar_common::storage::{AVATAR_CACHE_CONTROL, Storage};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
-use axum::middleware::from_fn_with_state;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::admission::{self, Admission};
@@ -27,6 +27,9 @@ use crate::error::ApiError;
 use crate::rate_limit::RateLimits;
 use crate::request_limits::{self, RequestLimits};
 use crate::state::AppState;
+
+/// The cache lifetime of an answer under `/media` that is not an avatar.
+const NOT_CACHED: &str = "no-store";
 
 /// Room for multipart framing on top of the image itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -56,6 +59,7 @@ pub fn router(
             axum::routing::put(avatar::from_bytes),
         )
         .route("/jobs/{job_id}", get(jobs::show))
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(admission, admission::limit_puts))
         .layer(DefaultBodyLimit::max(body_limit));
 
@@ -64,15 +68,13 @@ pub fn router(
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
-        .fallback(not_found);
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
 
     if let Storage::Local(local) = &state.storage {
         let media = Router::new()
             .fallback_service(ServeDir::new(local.media_dir()))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                CACHE_CONTROL,
-                HeaderValue::from_static(AVATAR_CACHE_CONTROL),
-            ));
+            .layer(axum::middleware::from_fn(media_answer));
         app = app.nest("/media", media);
     }
 
@@ -89,7 +91,8 @@ pub fn router(
                         .extensions()
                         .get::<MatchedPath>()
                         .map_or("unmatched", MatchedPath::as_str);
-                    tracing::info_span!("request", method = %request.method(), route)
+                    let method = metrics::method_label(request.method());
+                    tracing::info_span!("request", method, route)
                 })
                 .on_response(
                     |response: &axum::response::Response,
@@ -103,6 +106,35 @@ pub fn router(
                     },
                 ),
         )
+}
+
+/// Gives a stored avatar its long immutable cache lifetime, and anything
+/// else under `/media` (a 404, for one) a JSON body that no cache keeps:
+/// avatar URLs are predictable, so a cached 404 would hide a future avatar.
+async fn media_answer(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status().is_success() {
+        let mut response = response;
+        response.headers_mut().insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static(AVATAR_CACHE_CONTROL),
+        );
+        return response;
+    }
+    let error = match response.status() {
+        StatusCode::NOT_FOUND => ApiError::NotFound("no avatar at this address".into()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        _ => return response,
+    };
+    let mut answer = error.into_response();
+    answer
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static(NOT_CACHED));
+    answer
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 async fn not_found() -> ApiError {

@@ -12,6 +12,8 @@ use avatar_common::{
 };
 use avatar_format::SourceFormat;
 use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -82,9 +84,15 @@ impl Preferences {
     /// Reads `?wait=`, `Prefer` and `Idempotency-Key`.
     pub fn read(
         state: &AppState,
-        query: &WaitQuery,
+        query: &Result<Query<WaitQuery>, QueryRejection>,
         headers: &HeaderMap,
     ) -> Result<Self, ApiError> {
+        let query = query.as_ref().map_err(|e| {
+            ApiError::InvalidRequest(format!(
+                "the query string could not be read: {}; give each parameter once",
+                e.body_text()
+            ))
+        })?;
         let idempotency_key = match headers.get("idempotency-key") {
             None => None,
             Some(value) => Some(

@@ -1,0 +1,138 @@
+//! Requests shaped to bloat, blind or trick the API: made-up methods, a
+//! scope smuggled with a tab, repeated parameters, and probes for avatars
+//! that do not exist yet. Each gets a bounded, JSON, uncached answer.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::app::{now, token_with};
+use crate::support::{Storage, TestApp, images};
+
+#[tokio::test]
+async fn made_up_methods_cannot_become_metrics_labels() {
+    let app = TestApp::spawn().await;
+    let invented = "X".repeat(2000);
+    for n in 0..20 {
+        let method = Method::from_bytes(format!("{invented}{n}").as_bytes()).expect("a token");
+        let _ = app.client.request(method, app.url("/healthz")).send().await;
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(!metrics.contains(&invented), "a made-up method is a label");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    assert!(
+        metrics.len() < 200_000,
+        "metrics grew to {} bytes",
+        metrics.len()
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_a_route_is_answered_405_in_the_error_shape() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .delete(app.url("/api/public/jobs/01J9Z3G6TQ5V8X2M4N7P0R1S2T"))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let response = app
+        .client
+        .post(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+}
+
+#[tokio::test]
+async fn a_repeated_wait_is_refused_with_400_in_the_error_shape() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .put_bytes("alice", "me", "?wait=1&wait=2", images::jpeg(16, 16))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("once")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn scopes_are_split_on_spaces_only() {
+    let app = TestApp::spawn().await;
+    let smuggled =
+        token_with(json!({"sub": "mallory", "exp": now() + 3600, "scope": "read\tavatars:admin"}));
+    let response = app
+        .client
+        .put(app.url("/api/public/user/bob/avatarBytes?wait=0"))
+        .bearer_auth(&smuggled)
+        .body(images::jpeg(16, 16))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let admin =
+        token_with(json!({"sub": "root", "exp": now() + 3600, "scope": "read avatars:admin"}));
+    let response = app
+        .client
+        .put(app.url("/api/public/user/bob/avatarBytes?wait=0"))
+        .bearer_auth(&admin)
+        .body(images::jpeg(16, 16))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_missing_avatar_under_media_is_a_json_404_that_no_cache_keeps() {
+    let app = TestApp::builder().storage(Storage::Local).start().await;
+    let response = app
+        .client
+        .get(app.url("/media/1999999999999/userAvatars/bob/avatar.jpg"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!(cache, "no-store");
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    // A stored avatar keeps its long lifetime.
+    let done: Value = app
+        .put_bytes("bob", "me", "?wait=10", images::jpeg(64, 64))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let url = done["avatarUrl"].as_str().expect("avatarUrl");
+    let stored = app.client.get(url).send().await.expect("avatar");
+    assert_eq!(stored.status(), StatusCode::OK);
+    assert!(
+        stored.headers()["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .contains("immutable")
+    );
+}
