@@ -137,6 +137,8 @@ impl TestAppBuilder {
             ("AVATARS_REDIS_PREFIX".into(), prefix.clone()),
             ("AVATARS_JWT_SECRET".into(), SECRET.into()),
             ("AVATARS_ALLOW_PRIVATE_SOURCES".into(), "true".into()),
+            // The tests' origin servers listen on ports of their own.
+            ("AVATARS_FETCH_ALLOWED_PORTS".into(), "any".into()),
             (
                 "AVATARS_LOG".into(),
                 "warn,avatar_api=info,avatar_worker=info".into(),

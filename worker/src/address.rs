@@ -58,6 +58,10 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
+    // IPv4-translated ::ffff:0:a.b.c.d (SIIT, RFC 2765), ::ffff:0:0/96.
+    if s[..4].iter().all(|&x| x == 0) && s[4] == 0xffff && s[5] == 0 {
+        return Some(tail());
+    }
     // IPv4-compatible ::a.b.c.d (deprecated, but still routed by some stacks).
     if s[..6].iter().all(|&x| x == 0) && !ip.is_loopback() && !ip.is_unspecified() {
         return Some(tail());
@@ -238,6 +242,8 @@ mod tests {
             "2001:db8::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::1",
@@ -254,6 +260,7 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
             "2002:808:808::1",
         ] {
             assert!(public(s), "{s} was refused");

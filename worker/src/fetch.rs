@@ -1,8 +1,13 @@
 //! `Fetcher`: downloads a URL source with connect and total timeouts, a
 //! streamed size cap, a minimum transfer rate, at most five redirects, only
-//! to the allowed hosts when a list is set, and (unless private sources are
-//! allowed) only to public addresses, checked on the addresses DNS returned
-//! at connect time and on every redirect target.
+//! to the allowed ports (80 and 443 by default) and, when a list is set,
+//! hosts, never with a user name or password in the URL, and (unless
+//! private sources are allowed) only to public addresses, checked on the
+//! addresses DNS returned at connect time and on every redirect target.
+//!
+//! Every failure to get an answer (a refused connection, a reset, a
+//! timeout) tells the client the same thing, so a URL import cannot be used
+//! to tell a closed port from a filtered one; the detail goes to the log.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -27,6 +32,9 @@ pub const DEFAULT_MIN_BYTES_PER_SEC: u64 = 10 * 1024;
 /// The window the transfer rate is measured over when the settings do not say.
 pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(5);
 
+/// What the client is told of any failure to get an answer.
+const UNREACHABLE: &str = "the avatar URL could not be reached: its server did not answer in time";
+
 /// Why a source could not be fetched; messages are shown to the client and
 /// say what was wrong without internal details.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,7 +45,15 @@ pub enum FetchError {
     HostNotAllowed,
     #[error("the file at the avatar URL is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
-    #[error("fetching the avatar URL timed out")]
+    #[error(
+        "the avatar URL uses port {port}, which is not allowed; use an http or https URL on an allowed port (80 or 443 unless the operator set others)"
+    )]
+    PortNotAllowed { port: u16 },
+    #[error(
+        "the avatar URL, or a redirect it led to, holds a user name or password; use a URL without credentials"
+    )]
+    Credentials,
+    #[error("{UNREACHABLE}")]
     TimedOut,
     #[error("the avatar URL sent its file too slowly (under {min_bytes_per_sec} bytes per second)")]
     TooSlow { min_bytes_per_sec: u64 },
@@ -45,7 +61,7 @@ pub enum FetchError {
     Status(u16),
     #[error("the avatar URL redirected more than {MAX_REDIRECTS} times")]
     TooManyRedirects,
-    #[error("the avatar URL could not be reached")]
+    #[error("{UNREACHABLE}")]
     Unreachable,
 }
 
@@ -53,9 +69,8 @@ pub enum FetchError {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
-    allow_private: bool,
+    rules: Arc<UrlRules>,
     max_bytes: u64,
-    allowed_hosts: Arc<[HostPattern]>,
     min_rate: Option<MinRate>,
 }
 
@@ -73,6 +88,8 @@ pub struct FetchLimits {
 pub struct FetchPolicy {
     /// When not empty, the only hosts a fetch (and each redirect) may go to.
     pub allowed_hosts: Vec<HostPattern>,
+    /// The ports a fetch (and each redirect) may go to.
+    pub allowed_ports: AllowedPorts,
     /// The slowest accepted transfer; `None`: no floor.
     pub min_rate: Option<MinRate>,
 }
@@ -81,6 +98,7 @@ impl Default for FetchPolicy {
     fn default() -> Self {
         Self {
             allowed_hosts: Vec::new(),
+            allowed_ports: AllowedPorts::default(),
             min_rate: Some(MinRate {
                 bytes_per_sec: DEFAULT_MIN_BYTES_PER_SEC,
                 window: DEFAULT_RATE_WINDOW,
@@ -123,6 +141,7 @@ impl FetchPolicy {
         let worker = &settings.worker;
         Self {
             allowed_hosts: worker.fetch_allowed_hosts.clone(),
+            allowed_ports: worker.fetch_allowed_ports.clone(),
             min_rate: (worker.fetch_min_bytes_per_sec > 0).then(|| MinRate {
                 bytes_per_sec: worker.fetch_min_bytes_per_sec,
                 window: Duration::from_secs(worker.fetch_rate_window_secs.max(1)),
@@ -156,13 +175,18 @@ impl Fetcher {
         resolver: Arc<dyn Resolve>,
     ) -> Result<Self, reqwest::Error> {
         let allow_private = limits.allow_private;
-        let allowed_hosts: Arc<[HostPattern]> = policy.allowed_hosts.into();
-        let hosts = allowed_hosts.clone();
+        let rules = Arc::new(UrlRules {
+            allow_private,
+            hosts: policy.allowed_hosts,
+            ports: policy.allowed_ports,
+        });
+        let redirect_rules = rules.clone();
         let policy_fn = redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            // `previous` holds the first URL and every redirect so far.
+            if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(FetchError::TooManyRedirects);
             }
-            match check_url(attempt.url(), allow_private, &hosts) {
+            match redirect_rules.check(attempt.url()) {
                 Ok(()) => attempt.follow(),
                 Err(e) => attempt.error(e),
             }
@@ -178,9 +202,8 @@ impl Fetcher {
         }
         Ok(Self {
             client: builder.build()?,
-            allow_private,
+            rules,
             max_bytes: limits.max_bytes,
-            allowed_hosts,
             min_rate: policy.min_rate,
         })
     }
@@ -188,7 +211,7 @@ impl Fetcher {
     /// Downloads `url`, refusing bodies over the byte limit or under the
     /// minimum rate as they stream.
     pub async fn fetch(&self, url: &SourceUrl) -> Result<Bytes, FetchError> {
-        check_url(url.as_url(), self.allow_private, &self.allowed_hosts)?;
+        self.rules.check(url.as_url())?;
         let response = self
             .client
             .get(url.as_url().clone())
@@ -274,29 +297,89 @@ impl RateFloor {
     }
 }
 
-/// Refuses a URL (the first or a redirect target) whose scheme is not HTTP,
-/// whose host is not on a non-empty allow-list, or, unless private sources
-/// are allowed, whose host is an IP literal that is not public. Host names
-/// are checked by [`PublicOnly`] on what they resolve to.
-fn check_url(url: &Url, allow_private: bool, allowed: &[HostPattern]) -> Result<(), FetchError> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(FetchError::AddressNotAllowed);
+/// Which ports URL imports may fetch from: `any`, or a comma-separated
+/// list (by default `80,443`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedPorts {
+    Any,
+    Only(Vec<u16>),
+}
+
+impl Default for AllowedPorts {
+    fn default() -> Self {
+        Self::Only(vec![80, 443])
     }
-    let Some(host) = url.host() else {
-        return Err(FetchError::AddressNotAllowed);
-    };
-    if !allowed.is_empty() && !allowed.iter().any(|p| p.matches(&host)) {
-        return Err(FetchError::HostNotAllowed);
+}
+
+impl AllowedPorts {
+    fn allows(&self, port: u16) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(ports) => ports.contains(&port),
+        }
     }
-    let internal = match host {
-        Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
-        Host::Ipv6(ip) => !is_public(IpAddr::V6(ip)),
-        Host::Domain(_) => false,
-    };
-    if internal && !allow_private {
-        return Err(FetchError::AddressNotAllowed);
+}
+
+impl std::str::FromStr for AllowedPorts {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("any") {
+            return Ok(Self::Any);
+        }
+        s.split(',')
+            .map(|p| {
+                p.trim()
+                    .parse::<u16>()
+                    .map_err(|_| format!("{p:?} is not a port; give ports such as 80,443, or any"))
+            })
+            .collect::<Result<Vec<u16>, _>>()
+            .map(Self::Only)
     }
-    Ok(())
+}
+
+/// What every URL of a fetch, the first and each redirect target, must
+/// satisfy.
+#[derive(Debug)]
+struct UrlRules {
+    allow_private: bool,
+    hosts: Vec<HostPattern>,
+    ports: AllowedPorts,
+}
+
+impl UrlRules {
+    /// Refuses a URL whose scheme is not HTTP, that carries credentials,
+    /// whose port is not allowed, whose host is not on a non-empty
+    /// allow-list, or, unless private sources are allowed, whose host is
+    /// an IP literal that is not public. Host names are checked by
+    /// [`PublicOnly`] on what they resolve to.
+    fn check(&self, url: &Url) -> Result<(), FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::AddressNotAllowed);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(FetchError::Credentials);
+        }
+        let Some(host) = url.host() else {
+            return Err(FetchError::AddressNotAllowed);
+        };
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !self.ports.allows(port) {
+            return Err(FetchError::PortNotAllowed { port });
+        }
+        if !self.hosts.is_empty() && !self.hosts.iter().any(|p| p.matches(&host)) {
+            return Err(FetchError::HostNotAllowed);
+        }
+        let internal = match host {
+            Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
+            Host::Ipv6(ip) => !is_public(IpAddr::V6(ip)),
+            Host::Domain(_) => false,
+        };
+        if internal && !self.allow_private {
+            return Err(FetchError::AddressNotAllowed);
+        }
+        Ok(())
+    }
 }
 
 /// Maps a reqwest error to what the client is told.
@@ -308,6 +391,8 @@ fn classify(error: reqwest::Error) -> FetchError {
         }
         source = e.source();
     }
+    // The client is told one thing; what really happened is logged.
+    tracing::info!(error = %error, "the URL source gave no answer");
     if error.is_timeout() {
         FetchError::TimedOut
     } else {

@@ -98,6 +98,7 @@ async fn every_spelling_of_an_internal_address_is_refused() {
         format!("http://[::1]:{port}/image"),
         format!("http://[::127.0.0.1]:{port}/image"),
         format!("http://[0:0:0:0:0:ffff:7f00:1]:{port}/image"),
+        format!("http://[::ffff:0:7f00:1]:{port}/image"),
         format!("http://0.0.0.0:{port}/image"),
         "http://10.0.0.1/a.png".to_owned(),
         "http://100.64.0.1/a.png".to_owned(),
@@ -111,6 +112,29 @@ async fn every_spelling_of_an_internal_address_is_refused() {
         let message = body["error"]["message"].as_str().expect("message");
         assert!(message.contains("not allowed"), "{url}: {message}");
     }
+}
+
+#[tokio::test]
+async fn a_url_on_a_port_outside_the_allowed_ones_is_refused_without_connecting() {
+    let app = TestApp::builder()
+        .env("AVATARS_FETCH_ALLOWED_PORTS", "80,443")
+        .start()
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let response = app
+        .put_url("erin", "me", "", &format!("http://127.0.0.1:{port}/a.png"))
+        .await;
+    assert_refused(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &format!("port {port}"),
+    )
+    .await;
+    let knocked = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(knocked.is_err(), "the worker connected to the refused port");
 }
 
 #[tokio::test]

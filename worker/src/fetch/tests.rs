@@ -11,7 +11,7 @@ use super::*;
 
 const IMAGE: &[u8] = b"not really an image, but bytes all the same";
 
-/// Serves `/image`, `/redirect?to=URL`, `/loop`, `/endless` (an endless
+/// Serves `/image`, `/redirect?to=URL`, `/hops/N`, `/loop`, `/endless` (an endless
 /// body) and `/trickle` (a byte every 100 ms) on 127.0.0.1; returns the port.
 async fn source_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -62,6 +62,20 @@ async fn serve(mut stream: TcpStream) {
             }
             result
         }
+        other if other.starts_with("/hops/") => {
+            // `/hops/N` redirects N more times, then serves the image.
+            let left: u32 = other["/hops/".len()..].parse().unwrap_or(0);
+            if left == 0 {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", IMAGE.len());
+                stream.write_all(&[head.as_bytes(), IMAGE].concat()).await
+            } else {
+                let head = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: /hops/{}\r\nContent-Length: 0\r\n\r\n",
+                    left - 1
+                );
+                stream.write_all(head.as_bytes()).await
+            }
+        }
         other => match other.strip_prefix("/redirect?to=") {
             Some(target) => {
                 let head = format!(
@@ -75,6 +89,14 @@ async fn serve(mut stream: TcpStream) {
             }
         },
     };
+}
+
+/// The default policy, but any port: the test server's is random.
+fn any_port() -> FetchPolicy {
+    FetchPolicy {
+        allowed_ports: AllowedPorts::Any,
+        ..FetchPolicy::default()
+    }
 }
 
 fn limits(allow_private: bool) -> FetchLimits {
@@ -107,12 +129,8 @@ impl Resolve for OnePublicHost {
 #[tokio::test]
 async fn a_redirect_from_an_allowed_host_to_an_internal_address_is_refused() {
     let port = source_server().await;
-    let fetcher = Fetcher::build(
-        &limits(false),
-        FetchPolicy::default(),
-        Arc::new(OnePublicHost),
-    )
-    .expect("client");
+    let fetcher =
+        Fetcher::build(&limits(false), any_port(), Arc::new(OnePublicHost)).expect("client");
     let first = format!("http://public.test:{port}");
     let direct = fetcher.fetch(&url(&format!("{first}/image"))).await;
     assert_eq!(direct.expect("the first hop is allowed").as_ref(), IMAGE);
@@ -142,7 +160,7 @@ async fn redirect_targets_outside_the_allow_list_are_refused() {
     let port = source_server().await;
     let policy = FetchPolicy {
         allowed_hosts: vec!["localhost".parse().expect("pattern")],
-        ..FetchPolicy::default()
+        ..any_port()
     };
     let fetcher = Fetcher::with_policy(&limits(true), policy).expect("client");
     let allowed = format!("http://localhost:{port}/image");
@@ -168,7 +186,7 @@ async fn redirect_targets_outside_the_allow_list_are_refused() {
 #[tokio::test]
 async fn a_redirect_loop_ends_after_five_hops() {
     let port = source_server().await;
-    let fetcher = Fetcher::new(&limits(true)).expect("client");
+    let fetcher = Fetcher::with_policy(&limits(true), any_port()).expect("client");
     let result = fetcher
         .fetch(&url(&format!("http://127.0.0.1:{port}/loop")))
         .await;
@@ -181,7 +199,7 @@ async fn a_redirect_loop_ends_after_five_hops() {
 #[tokio::test]
 async fn an_endless_body_is_cut_off_at_the_byte_limit() {
     let port = source_server().await;
-    let fetcher = Fetcher::new(&limits(true)).expect("client");
+    let fetcher = Fetcher::with_policy(&limits(true), any_port()).expect("client");
     let started = std::time::Instant::now();
     let result = fetcher
         .fetch(&url(&format!("http://127.0.0.1:{port}/endless")))
@@ -201,7 +219,7 @@ async fn a_source_under_the_minimum_rate_is_given_up_after_one_window() {
             bytes_per_sec: 1024,
             window: Duration::from_millis(300),
         }),
-        ..FetchPolicy::default()
+        ..any_port()
     };
     let fetcher = Fetcher::with_policy(&limits(true), policy).expect("client");
     let started = std::time::Instant::now();
@@ -222,4 +240,58 @@ async fn a_source_under_the_minimum_rate_is_given_up_after_one_window() {
         .fetch(&url(&format!("http://127.0.0.1:{port}/image")))
         .await;
     assert!(fast.is_ok(), "{fast:?}");
+}
+
+#[tokio::test]
+async fn five_redirects_are_followed_and_a_sixth_is_not() {
+    let port = source_server().await;
+    let fetcher = Fetcher::with_policy(&limits(true), any_port()).expect("client");
+    let five = fetcher
+        .fetch(&url(&format!("http://127.0.0.1:{port}/hops/5")))
+        .await;
+    assert!(five.is_ok(), "{five:?}");
+    let six = fetcher
+        .fetch(&url(&format!("http://127.0.0.1:{port}/hops/6")))
+        .await;
+    assert!(matches!(six, Err(FetchError::TooManyRedirects)), "{six:?}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_url_with_credentials_is_refused() {
+    let port = source_server().await;
+    let fetcher = Fetcher::with_policy(&limits(true), any_port()).expect("client");
+    let target = format!("http://user:secret@127.0.0.1:{port}/image");
+    let result = fetcher
+        .fetch(&url(&format!(
+            "http://127.0.0.1:{port}/redirect?to={target}"
+        )))
+        .await;
+    assert!(matches!(result, Err(FetchError::Credentials)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_port_outside_the_allowed_ones_is_refused_before_connecting() {
+    // Nothing listens there: a refusal that came from connecting would be
+    // Unreachable, not PortNotAllowed.
+    let fetcher = Fetcher::with_policy(&limits(true), FetchPolicy::default()).expect("client");
+    let result = fetcher.fetch(&url("http://127.0.0.1:8080/a.png")).await;
+    assert!(
+        matches!(result, Err(FetchError::PortNotAllowed { port: 8080 })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_refused_connection_and_a_timeout_tell_the_client_the_same() {
+    assert_eq!(
+        FetchError::Unreachable.to_string(),
+        FetchError::TimedOut.to_string()
+    );
+}
+
+#[test]
+fn allowed_ports_read_a_list_or_any() {
+    assert_eq!("any".parse(), Ok(AllowedPorts::Any));
+    assert_eq!("80, 443".parse(), Ok(AllowedPorts::Only(vec![80, 443])));
+    assert!("80,http".parse::<AllowedPorts>().is_err());
 }
