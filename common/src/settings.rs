@@ -89,6 +89,12 @@ pub struct ImageSettings {
     /// Largest accepted source, in pixels, checked before decoding.
     #[arg(long, env = "AVATARS_MAX_PIXELS", default_value_t = 100_000_000)]
     pub max_pixels: u64,
+
+    /// Most bytes of memory one image's decode may need, from its header
+    /// (width x height x bytes per pixel, plus the RGB copy; a progressive
+    /// JPEG's coefficients), checked before decoding.
+    #[arg(long, env = "AVATARS_MAX_DECODE_BYTES", default_value_t = 96 << 20)]
+    pub max_decode_bytes: u64,
 }
 
 /// How logs are written.

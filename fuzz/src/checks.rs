@@ -17,6 +17,7 @@ const OPTIONS: Options = Options {
     size: 64,
     quality: 80,
     max_pixels: 1_000_000,
+    max_decode_bytes: 16 << 20,
 };
 
 /// Bytes in, an avatar or an error out; never a panic caught as an

@@ -2,7 +2,7 @@
 //! `jpeg`, still WebP to libwebp in `webp`; PNG, GIF, BMP, TIFF, animated
 //! WebP, and the rare file those libraries decline, are decoded here with
 //! the `image` crate, first frame only, after the header has passed the
-//! size limits.
+//! size limits and the decode budget.
 //! Geometry and colour conversion belong to `convert`.
 
 use std::io::Cursor;
@@ -11,12 +11,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use image::error::ImageError;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
-use crate::dimensions;
 use crate::flatten::onto_white;
 use crate::format::SourceFormat;
 use crate::frame::Frame;
 use crate::square::Square;
 use crate::{Options, PipelineError, jpeg, webp};
+use crate::{cost, dimensions};
 
 /// Decodes `bytes` as `format`, refusing sizes above the limits from the
 /// header alone.
@@ -34,6 +34,11 @@ pub(crate) fn decode(
     let mut decoder = image_crate(|| reader.into_decoder(), format)?;
     let (width, height) = decoder.dimensions();
     dimensions::check(width, height, options.max_pixels)?;
+    let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
+    cost::check_decode_bytes(
+        cost::decode_bytes(width, height, bytes_per_pixel),
+        options.max_decode_bytes,
+    )?;
     let orientation = image_crate(|| decoder.orientation(), format)?;
     let icc = image_crate(|| decoder.icc_profile(), format)?;
     let square = Square::centred(width, height, Frame::side_for(width, height, options.size));

@@ -48,6 +48,33 @@ pub enum PipelineError {
         height: u32,
     },
 
+    /// A full decode would need more bytes than the configured budget.
+    #[error(
+        "decoding the image would need {} MB of memory; the limit is {} MB; upload a smaller image, or one with 8 bits per channel",
+        .needed.div_ceil(1 << 20),
+        .limit / (1 << 20)
+    )]
+    DecodeTooLarge {
+        /// Bytes the decode needs, from the header.
+        needed: u64,
+        /// The configured budget.
+        limit: u64,
+    },
+
+    /// A progressive JPEG with more scans than its size allows.
+    #[error(
+        "the progressive JPEG has {scans} scans; at {} megapixels at most {allowed} are accepted; save it as a baseline JPEG or with fewer scans",
+        megapixels(*.pixels)
+    )]
+    TooManyScans {
+        /// Scans counted in the file.
+        scans: u32,
+        /// Pixels from the frame header.
+        pixels: u64,
+        /// Scans allowed at that size.
+        allowed: u32,
+    },
+
     /// Decoding would need more memory than the pipeline allows for one image.
     #[error("the image needs too much memory to decode ({0}); upload a smaller image")]
     TooMuchMemory(String),
@@ -86,6 +113,8 @@ impl PipelineError {
             | Self::TooManyPixels { .. }
             | Self::SideTooLong { .. }
             | Self::NoPixels { .. }
+            | Self::DecodeTooLarge { .. }
+            | Self::TooManyScans { .. }
             | Self::TooMuchMemory(_)
             | Self::Corrupt(_)
             | Self::UnsupportedVariant { .. }

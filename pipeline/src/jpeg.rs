@@ -10,15 +10,11 @@ use turbojpeg::{PixelFormat, ScalingFactor, raw};
 
 use crate::colour::cmyk_to_srgb;
 use crate::frame::Frame;
-use crate::jpeg_header::{HeaderError, JpegHeader};
+use crate::jpeg_header::{HeaderError, JpegHeader, count_scans};
 use crate::jpeg_region::{Region, RegionDecoder};
 use crate::square::Square;
 use crate::{Options, PipelineError};
-use crate::{dimensions, resize};
-
-/// The most scans a progressive JPEG may have. Real files have about ten; a
-/// crafted file with thousands makes decoding crawl.
-const MAX_SCANS: i32 = 500;
+use crate::{cost, dimensions, resize};
 
 /// Warnings from libjpeg-turbo that leave a complete, correct image: stray
 /// bytes between segments, which some writers leave behind.
@@ -38,11 +34,21 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
         });
     }
     dimensions::check(header.width, header.height, options.max_pixels)?;
+    if header.is_progressive() {
+        // A progressive decode holds every coefficient and makes a pass over
+        // them per scan: both are bounded before it starts.
+        let pixels = u64::from(header.width) * u64::from(header.height);
+        cost::check_scans(count_scans(bytes), pixels)?;
+        cost::check_decode_bytes(header.coefficient_bytes, options.max_decode_bytes)?;
+    }
     let side = Frame::side_for(header.width, header.height, options.size);
 
     let mut decoder = RegionDecoder::new().map_err(internal)?;
     decoder
-        .set(raw::TJPARAM_TJPARAM_SCANLIMIT, MAX_SCANS)
+        .set(
+            raw::TJPARAM_TJPARAM_SCANLIMIT,
+            i32::try_from(cost::MAX_SCANS).map_err(internal)?,
+        )
         .map_err(internal)?;
     // Merged chroma upsampling: it costs a third less at full scale, and the
     // final Lanczos step smooths the difference away (same SSIM on the corpus).

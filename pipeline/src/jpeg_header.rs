@@ -20,6 +20,10 @@ pub(crate) struct JpegHeader {
     pub(crate) icc: Option<Vec<u8>>,
     /// The Adobe APP14 transform flag, when that segment is present.
     pub(crate) adobe_transform: Option<u8>,
+    /// The bytes of DCT coefficients the whole image holds (two per
+    /// coefficient, by each component's sampling): what a progressive
+    /// decode keeps in memory at once.
+    pub(crate) coefficient_bytes: u64,
 }
 
 /// Why a header could not be read.
@@ -102,7 +106,13 @@ impl JpegHeader {
         self.height = u32::from(u16::from_be_bytes([h1, h0]));
         self.width = u32::from(u16::from_be_bytes([w1, w0]));
         self.components = components;
+        self.coefficient_bytes = coefficient_bytes(self.width, self.height, &body[6..]);
         Ok(())
+    }
+
+    /// Whether the frame is progressive, coded in scans over the whole image.
+    pub(crate) fn is_progressive(&self) -> bool {
+        matches!(self.frame_marker, 0xC2 | 0xC6 | 0xCA | 0xCE)
     }
 
     /// Why this JPEG cannot be decoded, when its frame is of a kind the
@@ -122,6 +132,73 @@ impl JpegHeader {
         }
         None
     }
+}
+
+/// The coefficient bytes of a `width` x `height` frame whose component
+/// specifications (3 bytes each: id, sampling factors, table) are `specs`.
+fn coefficient_bytes(width: u32, height: u32, specs: &[u8]) -> u64 {
+    let sampling: Vec<(u64, u64)> = specs
+        .chunks_exact(3)
+        .map(|spec| {
+            (
+                u64::from(spec[1] >> 4).max(1),
+                u64::from(spec[1] & 15).max(1),
+            )
+        })
+        .collect();
+    let h_max = sampling.iter().map(|s| s.0).max().unwrap_or(1);
+    let v_max = sampling.iter().map(|s| s.1).max().unwrap_or(1);
+    let (width, height) = (u64::from(width), u64::from(height));
+    sampling
+        .iter()
+        .map(|&(h, v)| {
+            // Whole 8x8 blocks of the component's own resolution, 64
+            // coefficients of two bytes each.
+            let blocks_wide = (width * h).div_ceil(h_max * 8);
+            let blocks_high = (height * v).div_ceil(v_max * 8);
+            blocks_wide * blocks_high * 128
+        })
+        .sum()
+}
+
+/// How many scans (SOS markers) the whole file holds: the segments are
+/// walked and the entropy-coded data after each scan header searched for
+/// the next marker, without decoding anything.
+pub fn count_scans(bytes: &[u8]) -> u32 {
+    let mut scans = 0u32;
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            at += 1;
+            continue;
+        }
+        let marker = bytes[at + 1];
+        match marker {
+            0xFF => at += 1,
+            0x00 | 0x01 | 0xD0..=0xD7 => at += 2,
+            0xD9 => break,
+            _ => {
+                let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+                at += 2 + length;
+                if marker == 0xDA {
+                    scans = scans.saturating_add(1);
+                    // Entropy-coded data: 0xFF is followed by 0x00 or a
+                    // restart marker; anything else is the next marker.
+                    while let Some(offset) = bytes
+                        .get(at..)
+                        .and_then(|rest| rest.iter().position(|&b| b == 0xFF))
+                    {
+                        at += offset;
+                        match bytes.get(at + 1) {
+                            Some(0x00 | 0xD0..=0xD7 | 0xFF) => at += 1,
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+    scans
 }
 
 /// The orientation value of the first IFD of an EXIF TIFF block.

@@ -5,7 +5,9 @@
 //!
 //! - [`convert`] runs the whole pipeline and never panics.
 //! - `format` recognises the container from the bytes; `dimensions` refuses
-//!   oversized images from the header.
+//!   oversized images from the header, and `cost` what would need too much
+//!   memory or, for a progressive JPEG, too many scans; [`time_bound`] sizes
+//!   a conversion's time limit from the header.
 //! - `decode` turns the bytes into a `frame`: JPEG through libjpeg-turbo with
 //!   scaled decoding of only the square's region (`jpeg`, `jpeg_header`,
 //!   `jpeg_region`), still WebP through libwebp (`webp`), other formats
@@ -19,6 +21,7 @@
 mod avatar;
 mod colour;
 mod convert;
+mod cost;
 mod decode;
 mod dimensions;
 mod encode;
@@ -40,5 +43,7 @@ mod fixtures;
 
 pub use avatar::Avatar;
 pub use convert::convert;
+pub use cost::time_bound;
 pub use error::PipelineError;
+pub use jpeg_header::count_scans as jpeg_scans;
 pub use options::Options;

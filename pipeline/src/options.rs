@@ -10,6 +10,9 @@ pub struct Options {
     pub quality: u8,
     /// Largest accepted source in pixels (width times height), checked before decoding.
     pub max_pixels: u64,
+    /// Most bytes one full decode may need, from the header, checked
+    /// before decoding.
+    pub max_decode_bytes: u64,
 }
 
 impl Options {
@@ -19,6 +22,9 @@ impl Options {
     pub const DEFAULT_QUALITY: u8 = 85;
     /// The pixel limit used when the caller does not choose one.
     pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+    /// The decode budget used when the caller does not choose one: 96 MiB,
+    /// so two conversions at once stay well under 256 MB.
+    pub const DEFAULT_MAX_DECODE_BYTES: u64 = 96 << 20;
 }
 
 impl Default for Options {
@@ -27,6 +33,7 @@ impl Default for Options {
             size: Self::DEFAULT_SIZE,
             quality: Self::DEFAULT_QUALITY,
             max_pixels: Self::DEFAULT_MAX_PIXELS,
+            max_decode_bytes: Self::DEFAULT_MAX_DECODE_BYTES,
         }
     }
 }

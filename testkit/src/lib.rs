@@ -1,4 +1,5 @@
-//! What the tests share: the shared image corpus ([`corpus`]) and, with
+//! What the tests share: the shared image corpus ([`corpus`]), small files
+//! crafted to cost a decoder dearly ([`hostile`]) and, with
 //! the `service` feature, the processes under test ([`app`]), the S3
 //! server ([`s3`]), test images ([`images`]) and a local HTTP server for
 //! URL imports ([`source_server`]).
@@ -8,6 +9,7 @@
 #[cfg(feature = "service")]
 pub mod app;
 pub mod corpus;
+pub mod hostile;
 #[cfg(feature = "service")]
 pub mod images;
 #[cfg(feature = "service")]

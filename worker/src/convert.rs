@@ -21,6 +21,7 @@ pub fn run(
         size: size.unwrap_or(image.avatar_size),
         quality: quality.unwrap_or(image.jpeg_quality),
         max_pixels: image.max_pixels,
+        max_decode_bytes: image.max_decode_bytes,
     };
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;

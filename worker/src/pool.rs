@@ -55,6 +55,7 @@ pub async fn run_pool(
             size: settings.image.avatar_size,
             quality: settings.image.jpeg_quality,
             max_pixels: settings.image.max_pixels,
+            max_decode_bytes: settings.image.max_decode_bytes,
         },
         rules: RetryRules {
             max_interrupted: worker.max_attempts,

@@ -27,7 +27,8 @@ pub struct Processor {
     pub fetcher: Fetcher,
     pub options: Options,
     pub rules: RetryRules,
-    /// How long one conversion may take before the job fails.
+    /// The longest any conversion may take before its job fails; each
+    /// image gets less, by its size (`avatar_pipeline::time_bound`).
     pub convert_timeout: Duration,
     /// Fault injection for the fault tests: die between storing an avatar
     /// and recording it.
@@ -95,19 +96,22 @@ impl Processor {
     /// apalis gave this attempt is what bounds how many run at once.
     async fn convert(&self, source: Bytes) -> Result<Vec<u8>, JobFailure> {
         let options = self.options.clone();
+        // Sized from the image; a last resort, since the pipeline refuses
+        // what would be too costly before it starts.
+        let bound = avatar_pipeline::time_bound(&source, self.convert_timeout);
         let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             avatar_pipeline::convert(&source, &options)
         });
-        let Ok(converted) = tokio::time::timeout(self.convert_timeout, work).await else {
+        let Ok(converted) = tokio::time::timeout(bound, work).await else {
             // The conversion thread cannot be interrupted; it finishes in the
             // background, outside the job slots, and its result is dropped.
             return Err(JobFailure::new(
                 FailureCode::ImageRejected,
                 format!(
-                    "converting the image took longer than {} s; send a smaller or simpler image",
-                    self.convert_timeout.as_secs()
+                    "converting the image took longer than the {:.1} s its size allows; send a smaller or simpler image",
+                    bound.as_secs_f64()
                 ),
             ));
         };

@@ -1,0 +1,138 @@
+//! What decoding an image will cost, known before any pixel is decoded,
+//! and the refusal of what is over budget: the memory a full decode needs
+//! (from the header: width x height x bytes per pixel, plus the RGB copy
+//! the pipeline makes), and for a progressive JPEG the scans it holds
+//! (counted by walking its markers, which takes microseconds), since each
+//! scan is a pass over the whole image. The time bound of a conversion is
+//! sized from the same header.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use image::ImageReader;
+
+use crate::PipelineError;
+use crate::format::{SourceFormat, image_format};
+use crate::jpeg_header::JpegHeader;
+
+/// The most scans a progressive JPEG may have at any size. Real files have
+/// about ten.
+pub(crate) const MAX_SCANS: u32 = 500;
+
+/// The most scan-pixels (scans times pixels) a progressive JPEG may need:
+/// each scan is a pass over every coefficient of the image, so a crafted
+/// 100-megapixel file of near-empty refinement scans costs a minute of CPU
+/// while a 12-megapixel photo of ten scans needs 120 million.
+pub(crate) const MAX_SCAN_PIXELS: u64 = 2_000_000_000;
+
+/// The least time any conversion is given.
+const TIME_BASE: Duration = Duration::from_secs(2);
+
+/// The time a conversion is given per megapixel of source, on top of
+/// [`TIME_BASE`]: about twenty times what a photo takes on one core.
+const TIME_PER_MEGAPIXEL: Duration = Duration::from_millis(250);
+
+/// Refuses a decode that needs more than `limit` bytes.
+pub(crate) fn check_decode_bytes(needed: u64, limit: u64) -> Result<(), PipelineError> {
+    if needed > limit {
+        return Err(PipelineError::DecodeTooLarge { needed, limit });
+    }
+    Ok(())
+}
+
+/// Refuses a progressive JPEG of `pixels` with more `scans` than its size
+/// allows: at most [`MAX_SCANS`], and at most [`MAX_SCAN_PIXELS`] in all.
+pub(crate) fn check_scans(scans: u32, pixels: u64) -> Result<(), PipelineError> {
+    let allowed = u32::try_from(MAX_SCAN_PIXELS / pixels.max(1))
+        .unwrap_or(u32::MAX)
+        .min(MAX_SCANS);
+    if scans > allowed {
+        return Err(PipelineError::TooManyScans {
+            scans,
+            pixels,
+            allowed,
+        });
+    }
+    Ok(())
+}
+
+/// The bytes a decode to `bytes_per_pixel` needs for `width` x `height`,
+/// counting the 8-bit RGB copy the pipeline flattens it into unless the
+/// decoder already gives that.
+pub(crate) fn decode_bytes(width: u32, height: u32, bytes_per_pixel: u64) -> u64 {
+    let pixels = u64::from(width) * u64::from(height);
+    let copy = if bytes_per_pixel == 3 { 0 } else { 3 };
+    pixels.saturating_mul(bytes_per_pixel + copy)
+}
+
+/// How long converting `bytes` may take: sized from the pixels its header
+/// announces, at most `ceiling`. An unreadable header gets the least time,
+/// since such a file fails at once.
+pub fn time_bound(bytes: &[u8], ceiling: Duration) -> Duration {
+    time_bound_for(header_pixels(bytes).unwrap_or(0), ceiling)
+}
+
+/// The pixels the header of `bytes` announces, if it can be read.
+fn header_pixels(bytes: &[u8]) -> Option<u64> {
+    let format = SourceFormat::detect(bytes)?;
+    let (width, height) = if format == SourceFormat::Jpeg {
+        let header = JpegHeader::parse(bytes).ok()?;
+        (header.width, header.height)
+    } else {
+        let reader = ImageReader::with_format(Cursor::new(bytes), image_format(format));
+        catch_unwind(AssertUnwindSafe(|| reader.into_dimensions()))
+            .ok()?
+            .ok()?
+    };
+    Some(u64::from(width) * u64::from(height))
+}
+
+/// How long converting an image of `pixels` may take, at most `ceiling`.
+fn time_bound_for(pixels: u64, ceiling: Duration) -> Duration {
+    let megapixels = u32::try_from(pixels.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+    TIME_BASE
+        .saturating_add(TIME_PER_MEGAPIXEL.saturating_mul(megapixels))
+        .min(ceiling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photo_with_ten_scans_passes_and_a_crafted_scan_flood_does_not() {
+        assert!(check_scans(10, 12_000_000).is_ok());
+        assert!(check_scans(150, 12_000_000).is_ok());
+        // The reproduced attack: 10000x10000 with 489 extra scans.
+        assert!(matches!(
+            check_scans(500, 100_000_000),
+            Err(PipelineError::TooManyScans { allowed: 20, .. })
+        ));
+        assert!(check_scans(501, 1).is_err());
+    }
+
+    #[test]
+    fn the_decode_budget_counts_the_rgb_copy() {
+        assert_eq!(decode_bytes(100, 100, 3), 30_000);
+        assert_eq!(decode_bytes(100, 100, 8), 110_000);
+        assert!(check_decode_bytes(decode_bytes(10_000, 10_000, 8), 96 << 20).is_err());
+        assert!(check_decode_bytes(decode_bytes(4032, 3024, 4), 96 << 20).is_ok());
+    }
+
+    #[test]
+    fn the_time_bound_grows_with_the_image_up_to_the_ceiling() {
+        let ceiling = Duration::from_secs(60);
+        assert_eq!(
+            time_bound_for(64 * 64, ceiling),
+            Duration::from_millis(2250)
+        );
+        assert_eq!(time_bound_for(12_000_000, ceiling), Duration::from_secs(5));
+        assert_eq!(
+            time_bound_for(100_000_000, ceiling),
+            Duration::from_secs(27)
+        );
+        assert_eq!(time_bound_for(u64::MAX, ceiling), ceiling);
+        assert_eq!(time_bound(b"not an image", ceiling), TIME_BASE);
+    }
+}

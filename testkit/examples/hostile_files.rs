@@ -1,0 +1,38 @@
+//! Writes the crafted files of `avatar_testkit::hostile` into a folder,
+//! to measure what each costs a worker:
+//!
+//!     cargo run -p avatar-testkit --example hostile_files -- /tmp/hostile
+//!     /usr/bin/time -v avatar-worker convert -o /tmp/out /tmp/hostile/*
+
+use std::path::PathBuf;
+
+use avatar_testkit::hostile;
+
+fn main() -> std::io::Result<()> {
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "hostile".into()));
+    std::fs::create_dir_all(&dir)?;
+    let files = [
+        (
+            "scan-flood-10000x10000-490.jpg",
+            hostile::progressive_jpeg(10_000, 10_000, 490),
+        ),
+        (
+            "progressive-10000x10000-3.jpg",
+            hostile::progressive_jpeg(10_000, 10_000, 3),
+        ),
+        (
+            "screen-10000x10000.gif",
+            hostile::gif_with_screen(10_000, 10_000),
+        ),
+        (
+            "rgba16-10000x10000.png",
+            hostile::png_16_bit_rgba(10_000, 10_000),
+        ),
+        ("rle8-10000x10000.bmp", hostile::bmp_rle8(10_000, 10_000)),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), &bytes)?;
+        println!("{name}: {} bytes", bytes.len());
+    }
+    Ok(())
+}
