@@ -33,6 +33,7 @@ pub async fn run_pool(
     concurrency: usize,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let queue = queue.with_fair_share(settings.worker.fair_share());
     let name = format!("worker-{}", ulid::Ulid::generate());
     let consumer = Consumer::new(
         client,

@@ -160,6 +160,13 @@ pub struct WorkerSettings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub fetch_rate_window_secs: u64,
 
+    /// Most jobs of one user (the user whose avatar changes) that run at
+    /// once across the deployment; the user's next jobs wait, parked, until
+    /// one ends, so one user cannot hold every slot while others wait.
+    /// 0: no cap.
+    #[arg(long, env = "AVATARS_USER_MAX_RUNNING", default_value_t = 1)]
+    pub user_max_running: u32,
+
     /// Seconds one job's image conversion may take before the job fails.
     #[arg(long, env = "AVATARS_JOB_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -177,6 +184,18 @@ impl WorkerSettings {
 
     pub fn orphan_after(&self) -> Duration {
         Duration::from_secs(self.orphan_after_secs.max(1))
+    }
+
+    /// The fair share of job slots: the cap on one user's running jobs,
+    /// and how long a running job counts against it without ending (as
+    /// long as any attempt may take, plus the orphan window).
+    pub fn fair_share(&self) -> avatar_common::queue::FairShare {
+        avatar_common::queue::FairShare {
+            max_running: self.user_max_running,
+            lease: Duration::from_secs(
+                self.job_timeout_secs + self.fetch_timeout_secs + self.orphan_after_secs,
+            ),
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -8,6 +8,7 @@ use avatar_testkit as support;
 mod admission;
 mod auth;
 mod errors;
+mod fair_share;
 mod hostile_images;
 mod hostile_requests;
 mod idempotency;

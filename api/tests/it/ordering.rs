@@ -10,7 +10,13 @@ use crate::support::{TestApp, eventually, images, source_server};
 
 #[tokio::test]
 async fn the_update_accepted_last_stays_current_when_an_earlier_one_finishes_after_it() {
-    let app = TestApp::builder().in_process_workers(2).start().await;
+    // No cap on one user's running jobs, so that both of alice's run at
+    // once and finish out of order.
+    let app = TestApp::builder()
+        .in_process_workers(2)
+        .env("AVATARS_USER_MAX_RUNNING", "0")
+        .start()
+        .await;
     let source = source_server::start(images::png(400, 400), Duration::from_secs(2)).await;
 
     // A is accepted first but its source is slow; B is accepted second and

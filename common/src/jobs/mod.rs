@@ -24,11 +24,13 @@
 //! | transition | script | from | to | what else it does |
 //! |---|---|---|---|---|
 //! | enqueue | `enqueue.lua` | — | queued | stamps the job (unix ms, strictly increasing per user), adds its stream entry, honours an idempotency key |
-//! | start | `start.lua` | queued | processing | counts the attempt; a worker ran `XREADGROUP` (or `XAUTOCLAIM`) first, so the entry is pending on it |
+//! | start | `start.lua` | queued | processing | counts the attempt and takes one of the user's running slots (the fair share); a worker ran `XREADGROUP` (or `XAUTOCLAIM`) first, so the entry is pending on it |
+//! | park | `start.lua` | queued | queued | when the user already runs as many jobs as the fair share allows: the entry is acknowledged and the job id parked in the user's list, until one of the user's jobs ends |
 //! | complete | `complete.lua` | processing | completed | makes the avatar current unless a later-stamped one is; schedules the one no longer current for deletion; acknowledges and deletes the entry; announces the job |
 //! | fail | `fail.lua` | processing | failed | indexes the job for `requeue-failed`; acknowledges and deletes the entry; announces the job |
 //! | retry later | `retry.lua` | processing | retry_later | puts the job in the retry set, due after a backoff; acknowledges and deletes the entry |
 //! | requeue | `requeue.lua` | retry_later, failed | queued | a new stream entry rebuilt from the record, with the original stamp |
+//! | release | complete, fail and retry later, or `promote_parked.lua` | (parked) | queued | the ending job gives back its slot, and the user's oldest parked job gets a new stream entry, rebuilt from its record; a slot whose lease ran out (its worker died) is given back by the upkeep |
 //! | hand back | `hand_back.lua` | (pending, not begun) | queued | a stopping worker moves the entries it read but did not begin to the end of the stream |
 //!
 //! Every transition is one script, so the record, the stream, the user's

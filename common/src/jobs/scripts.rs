@@ -9,7 +9,9 @@
 //!   names; `REST`: the trailing list, for the scripts that take one;
 //! - `F.<field>`, `U.<field>`, `E.<field>`: the field names of the job
 //!   record, the user hash and the stream entry, from [`super::record`];
-//! - `S.<state>`: the [`JobStatus`] names.
+//! - `S.<state>`: the [`JobStatus`] names;
+//! - `release_slot(...)`: the release of a user's running slot, shared by
+//!   the scripts that end a job's attempt (see [`LIBRARY`]).
 //!
 //! So a field is renamed in Rust alone, and a script that names a field or
 //! argument that does not exist fails in the first test that runs it.
@@ -59,8 +61,32 @@ fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
             .iter()
             .map(|s| (s.as_str().to_owned(), format!("'{}'", s.as_str()))),
     );
+    lua += LIBRARY;
     lua
 }
+
+/// Lua functions the scripts share, after the tables they use.
+const LIBRARY: &str = r#"
+-- A job of user_id stopped running (job_id, or '' when none did): forget
+-- it and the leases that ran out, and while the user is under the cap
+-- move one parked job back to the stream, rebuilt from its record.
+local function release_slot(running, parked, parked_users, user_id, job_id, cap, now, stream, record_prefix)
+  redis.call('ZREM', running, job_id)
+  redis.call('ZREMRANGEBYSCORE', running, '-inf', now)
+  if redis.call('ZCARD', running) < tonumber(cap) then
+    local next_id = redis.call('LPOP', parked)
+    if next_id then
+      local fields = redis.call('HMGET', record_prefix .. next_id, F.job, F.stamp)
+      if fields[1] and fields[2] then
+        redis.call('XADD', stream, '*', E.job, fields[1], E.stamp, fields[2])
+      end
+    end
+  end
+  if redis.call('LLEN', parked) == 0 then
+    redis.call('ZREM', parked_users, user_id)
+  end
+end
+"#;
 
 /// Declares a script wrapper: its Lua file, its keys (all `&str`), its
 /// arguments and, optionally, a trailing list of arguments.
@@ -127,15 +153,26 @@ script! {
 }
 
 script! {
-    /// Marks a job as being processed and counts the attempt. Returns
-    /// `(attempts, retries, retry_from, accepted_us)`.
-    Start<'a>("lua/start.lua") -> (u32, u32, u64, u64) {
-        keys { job }
+    /// Marks a job as being processed and counts the attempt, unless its
+    /// user already runs `cap` jobs: then the job is parked until one of
+    /// them ends, and its entry acknowledged. Returns `(attempts, retries,
+    /// retry_from, accepted_us)`, with attempts -1 for a parked job.
+    Start<'a>("lua/start.lua") -> (i64, u32, u64, u64) {
+        keys { job, stream, running, parked, parked_users }
         args {
             now_ms: u64,
             now_us: u64,
             /// The retry budget's start for a record that lacks one.
             default_retry_from: u64,
+            group: &'a str,
+            entry: &'a str,
+            job_id: &'a str,
+            user_id: &'a str,
+            /// Most jobs one user may run at once; 0: no cap.
+            cap: u32,
+            /// How long a running job counts against the cap without
+            /// ending (a worker that died), in ms.
+            lease_ms: u64,
         }
     }
 }
@@ -146,8 +183,11 @@ script! {
     /// avatar no longer current, and announces the job. Returns 1 when this
     /// avatar became current.
     Complete<'a>("lua/complete.lua") -> u8 {
-        keys { job, user, stream, garbage }
+        keys { job, user, stream, garbage, running, parked, parked_users }
         args {
+            user_id: &'a str,
+            cap: u32,
+            record_prefix: &'a str,
             group: &'a str,
             entry: &'a str,
             stamp: u64,
@@ -167,8 +207,11 @@ script! {
     /// Records a failed job, indexes it for `requeue-failed`, acknowledges
     /// its entry and announces it.
     Fail<'a>("lua/fail.lua") -> i64 {
-        keys { job, stream, failed }
+        keys { job, stream, failed, running, parked, parked_users }
         args {
+            user_id: &'a str,
+            cap: u32,
+            record_prefix: &'a str,
             group: &'a str,
             entry: &'a str,
             code: &'a str,
@@ -184,8 +227,11 @@ script! {
 script! {
     /// Takes a job off the stream into the retry set, due at `due_ms`.
     RetryLater<'a>("lua/retry.lua") -> i64 {
-        keys { job, stream, retry }
+        keys { job, stream, retry, running, parked, parked_users }
         args {
+            user_id: &'a str,
+            cap: u32,
+            record_prefix: &'a str,
             group: &'a str,
             entry: &'a str,
             due_ms: u64,
@@ -211,6 +257,23 @@ script! {
         rest {
             /// The job ids.
             ids: &'a [String]
+        }
+    }
+}
+
+script! {
+    /// Moves parked jobs back to the stream for the users (of the first
+    /// `limit` with parked jobs) now under the cap: their running jobs
+    /// ended without releasing, as when a worker died. Returns nothing.
+    PromoteParked<'a>("lua/promote_parked.lua") -> () {
+        keys { parked_users, stream }
+        args {
+            running_prefix: &'a str,
+            parked_prefix: &'a str,
+            record_prefix: &'a str,
+            cap: u32,
+            now_ms: u64,
+            limit: u32,
         }
     }
 }

@@ -174,7 +174,10 @@ impl Consumer {
             entry: entry.id,
             consumer: Arc::clone(self),
         });
-        let started = self.queue.start(&job.id).await?;
+        let Some(started) = self.queue.start(&job, &held.entry).await? else {
+            tracing::debug!(job_id = %job.id, user_id = %job.user, "parked: the user runs as many jobs as the fair share allows");
+            return Ok(None);
+        };
         if started.attempts == 1 {
             metrics::job_waited(started.waited);
         }

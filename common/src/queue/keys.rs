@@ -34,6 +34,32 @@ impl Keys {
         format!("{}:user:{user}", self.prefix)
     }
 
+    /// The user's running jobs, scored by when their lease runs out (unix
+    /// ms): what the cap on a user's running jobs counts.
+    pub fn running(&self, user: &UserId) -> String {
+        format!("{}{user}", self.running_prefix())
+    }
+
+    /// The prefix of the running sets; a set's key is this plus the user id.
+    pub fn running_prefix(&self) -> String {
+        format!("{}:running:", self.prefix)
+    }
+
+    /// The user's jobs parked while the user is at the cap, oldest first.
+    pub fn parked(&self, user: &UserId) -> String {
+        format!("{}{user}", self.parked_prefix())
+    }
+
+    /// The prefix of the parked lists; a list's key is this plus the user id.
+    pub fn parked_prefix(&self) -> String {
+        format!("{}:parked:", self.prefix)
+    }
+
+    /// The users with parked jobs, scored by when one was last parked.
+    pub fn parked_users(&self) -> String {
+        format!("{}:parked-users", self.prefix)
+    }
+
     /// The prefix of job records; a record's key is this plus the job id.
     pub fn job_prefix(&self) -> String {
         format!("{}:job:", self.prefix)

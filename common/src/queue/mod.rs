@@ -19,7 +19,7 @@ pub use connect::connect;
 pub use error::QueueError;
 pub use keys::Keys;
 pub use recorder::Recorder;
-pub use store::{Accepted, CurrentAvatar, JobQueue, now_ms, now_us};
+pub use store::{Accepted, CurrentAvatar, FairShare, JobQueue, now_ms, now_us};
 
 /// Opens the queue the settings name, checking that Redis answers; the
 /// error says which setting to fix, with no password in it.

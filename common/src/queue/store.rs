@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 use super::keys::CONSUMER_GROUP;
 use super::{Keys, QueueError};
 use crate::jobs::record::{field, user_field};
-use crate::jobs::scripts::{Complete, Enqueue, Fail, Requeue, RetryLater, Start};
+use crate::jobs::scripts::{Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start};
 use crate::jobs::{FailureCode, Started};
 use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, UserId};
 
@@ -34,12 +34,33 @@ pub struct CurrentAvatar {
     pub stamp: u64,
 }
 
+/// How many of the job slots one user may hold: a user with `max_running`
+/// jobs running has the next ones parked until one ends, so that one user
+/// cannot hold every slot while others wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShare {
+    /// Most jobs one user may run at once; 0: no cap.
+    pub max_running: u32,
+    /// How long a running job counts against the cap without ending, so
+    /// that a worker that died cannot hold a user's share for good.
+    pub lease: Duration,
+}
+
+impl FairShare {
+    /// No cap.
+    pub const OFF: Self = Self {
+        max_running: 0,
+        lease: Duration::ZERO,
+    };
+}
+
 /// The queue and status store, over one multiplexed Redis connection.
 #[derive(Clone)]
 pub struct JobQueue {
     conn: ConnectionManager,
     keys: Keys,
     record_ttl: Duration,
+    fair: FairShare,
 }
 
 impl JobQueue {
@@ -50,7 +71,14 @@ impl JobQueue {
             conn,
             keys,
             record_ttl,
+            fair: FairShare::OFF,
         }
+    }
+
+    /// The same queue, starting jobs under `fair`.
+    pub fn with_fair_share(mut self, fair: FairShare) -> Self {
+        self.fair = fair;
+        self
     }
 
     pub fn keys(&self) -> &Keys {
@@ -150,23 +178,59 @@ impl JobQueue {
         }
     }
 
-    /// Marks the job as being processed and counts the attempt.
-    pub async fn start(&self, id: &JobId) -> Result<Started, QueueError> {
+    /// Marks the job of stream entry `entry` as being processed and counts
+    /// the attempt; `None` when its user is at the cap of the fair share,
+    /// and the job was parked instead (its entry acknowledged).
+    pub async fn start(&self, job: &Job, entry: &str) -> Result<Option<Started>, QueueError> {
         let now = now_us();
         let (attempts, retries, retry_from, accepted_us) = Start {
-            job: &self.keys.job(id),
+            job: &self.keys.job(&job.id),
+            stream: &self.keys.stream(),
+            running: &self.keys.running(&job.user),
+            parked: &self.keys.parked(&job.user),
+            parked_users: &self.keys.parked_users(),
             now_ms: now / 1000,
             now_us: now,
-            default_retry_from: id.timestamp_ms(),
+            default_retry_from: job.id.timestamp_ms(),
+            group: CONSUMER_GROUP,
+            entry,
+            job_id: &job.id.to_string(),
+            user_id: job.user.as_str(),
+            cap: self.fair.max_running,
+            lease_ms: self.fair.lease.as_millis() as u64,
         }
         .invoke(&mut self.conn.clone())
         .await?;
-        Ok(Started {
+        let Ok(attempts) = u32::try_from(attempts) else {
+            return Ok(None);
+        };
+        Ok(Some(Started {
             attempts,
             retries,
             waited: Duration::from_micros(now.saturating_sub(accepted_us)),
             retry_from,
-        })
+        }))
+    }
+
+    /// Moves parked jobs back to the stream for users whose running jobs
+    /// ended without releasing their share (their worker died).
+    pub async fn promote_parked(&self, limit: u32) -> Result<(), QueueError> {
+        if self.fair.max_running == 0 {
+            return Ok(());
+        }
+        PromoteParked {
+            parked_users: &self.keys.parked_users(),
+            stream: &self.keys.stream(),
+            running_prefix: &self.keys.running_prefix(),
+            parked_prefix: &self.keys.parked_prefix(),
+            record_prefix: &self.keys.job_prefix(),
+            cap: self.fair.max_running,
+            now_ms: now_ms(),
+            limit,
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
+        Ok(())
     }
 
     /// Records the job as completed with its avatar at `key`, makes that the
@@ -189,6 +253,12 @@ impl JobQueue {
             user: &self.keys.user(&job.user),
             stream: &self.keys.stream(),
             garbage: &self.keys.garbage_set(),
+            running: &self.keys.running(&job.user),
+            parked: &self.keys.parked(&job.user),
+            parked_users: &self.keys.parked_users(),
+            user_id: job.user.as_str(),
+            cap: self.fair.max_running,
+            record_prefix: &self.keys.job_prefix(),
             group: CONSUMER_GROUP,
             entry,
             stamp,
@@ -207,21 +277,27 @@ impl JobQueue {
     /// Records the job as failed and acknowledges its stream entry.
     pub async fn fail(
         &self,
-        job: &JobId,
+        job: &Job,
         entry: &str,
         failure: &JobFailure,
     ) -> Result<(), QueueError> {
         Fail {
-            job: &self.keys.job(job),
+            job: &self.keys.job(&job.id),
             stream: &self.keys.stream(),
             failed: &self.keys.failed_set(),
+            running: &self.keys.running(&job.user),
+            parked: &self.keys.parked(&job.user),
+            parked_users: &self.keys.parked_users(),
+            user_id: job.user.as_str(),
+            cap: self.fair.max_running,
+            record_prefix: &self.keys.job_prefix(),
             group: CONSUMER_GROUP,
             entry,
             code: failure.code.as_str(),
             message: &failure.message,
             now_ms: now_ms(),
             record_ttl_secs: self.record_ttl.as_secs(),
-            job_id: &job.to_string(),
+            job_id: &job.id.to_string(),
             channel: &self.keys.finished_channel(),
         }
         .invoke(&mut self.conn.clone())
@@ -232,20 +308,26 @@ impl JobQueue {
     /// Takes the job off the stream to run again after `delay`.
     pub async fn retry_later(
         &self,
-        job: &JobId,
+        job: &Job,
         entry: &str,
         delay: Duration,
         reason: &str,
     ) -> Result<(), QueueError> {
         let now = now_ms();
         RetryLater {
-            job: &self.keys.job(job),
+            job: &self.keys.job(&job.id),
             stream: &self.keys.stream(),
             retry: &self.keys.retry_set(),
+            running: &self.keys.running(&job.user),
+            parked: &self.keys.parked(&job.user),
+            parked_users: &self.keys.parked_users(),
+            user_id: job.user.as_str(),
+            cap: self.fair.max_running,
+            record_prefix: &self.keys.job_prefix(),
             group: CONSUMER_GROUP,
             entry,
             due_ms: now + delay.as_millis() as u64,
-            job_id: &job.to_string(),
+            job_id: &job.id.to_string(),
             now_ms: now,
             reason,
         }

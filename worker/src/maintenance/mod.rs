@@ -1,5 +1,6 @@
 //! Background upkeep every worker process does while its pool runs, one
-//! loop on three clocks: putting due retries back on the stream (here),
+//! loop on three clocks: putting due retries back on the stream, and the
+//! parked jobs of users whose running jobs' leases ran out (here),
 //! deleting superseded avatars ([`garbage`]) and setting the queue-depth
 //! gauges, and sweeping staged uploads left behind ([`staging`]). Several
 //! processes doing it at once is safe: each retry moves once, and deletes
@@ -39,11 +40,16 @@ pub async fn run(
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = retry_ticks.tick() => match queue.promote_due_retries(BATCH).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(jobs = n, "retrying jobs"),
-                Err(e) => tracing::debug!(error = %e, "cannot promote retries now"),
-            },
+            _ = retry_ticks.tick() => {
+                match queue.promote_due_retries(BATCH).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "retrying jobs"),
+                    Err(e) => tracing::debug!(error = %e, "cannot promote retries now"),
+                }
+                if let Err(e) = queue.promote_parked(BATCH as u32).await {
+                    tracing::debug!(error = %e, "cannot promote parked jobs now");
+                }
+            }
             _ = garbage_ticks.tick() => {
                 garbage::collect(&queue, &storage).await;
                 avatar_common::metrics::report_queue_depths(&queue).await;

@@ -22,5 +22,7 @@ elseif stamp < current then
 end
 redis.call('XACK', K.stream, A.group, A.entry)
 redis.call('XDEL', K.stream, A.entry)
+release_slot(K.running, K.parked, K.parked_users, A.user_id, A.job_id, A.cap, A.now_ms,
+  K.stream, A.record_prefix)
 redis.call('PUBLISH', A.channel, A.job_id)
 return promoted

@@ -8,5 +8,7 @@ end
 redis.call('ZADD', K.failed, A.now_ms, A.job_id)
 redis.call('XACK', K.stream, A.group, A.entry)
 redis.call('XDEL', K.stream, A.entry)
+release_slot(K.running, K.parked, K.parked_users, A.user_id, A.job_id, A.cap, A.now_ms,
+  K.stream, A.record_prefix)
 redis.call('PUBLISH', A.channel, A.job_id)
 return 1

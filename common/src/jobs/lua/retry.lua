@@ -5,4 +5,6 @@ redis.call('HINCRBY', K.job, F.retries, 1)
 redis.call('ZADD', K.retry, A.due_ms, A.job_id)
 redis.call('XACK', K.stream, A.group, A.entry)
 redis.call('XDEL', K.stream, A.entry)
+release_slot(K.running, K.parked, K.parked_users, A.user_id, A.job_id, A.cap, A.now_ms,
+  K.stream, A.record_prefix)
 return 1
