@@ -30,6 +30,10 @@ fn main() {
         ("a_worker_killed_mid_job_is_taken_over_within_15_s", || {
             Box::pin(scenarios::killed_worker())
         }),
+        (
+            "a_worker_killed_holding_a_users_slot_strands_none_of_her_parked_jobs",
+            || Box::pin(scenarios::killed_worker_with_parked_jobs()),
+        ),
         ("sigterm_lets_a_worker_finish_its_job_and_exit_0", || {
             Box::pin(scenarios::sigterm_worker())
         }),

@@ -148,6 +148,47 @@ pub async fn killed_worker() -> Outcome {
     Ok(())
 }
 
+/// A worker is SIGKILLed while it runs one of alice's jobs and holds her
+/// one running slot; her next two jobs are parked behind it. The job is
+/// taken over, and then both parked jobs run: none is stranded, and the
+/// one accepted last is current.
+pub async fn killed_worker_with_parked_jobs() -> Outcome {
+    let (mut app, slow) = job_running_in_one_worker("alice").await?;
+    let mut parked = Vec::new();
+    for side in [48, 64] {
+        parked.push(
+            accepted_id(
+                app.put_bytes("alice", "me", "?wait=0", images::jpeg(side, side))
+                    .await,
+            )
+            .await?,
+        );
+    }
+    for id in &parked {
+        let queued = job(&app, "alice", id).await;
+        ensure!(queued["status"] == "queued", "not parked: {queued}");
+    }
+    app.workers[0].kill().map_err(|e| e.to_string())?;
+    app.add_worker();
+    for id in std::iter::once(&slow).chain(&parked) {
+        let done = job_with_status(
+            &app,
+            "alice",
+            id,
+            &["completed", "failed"],
+            Duration::from_secs(40),
+        )
+        .await?;
+        ensure!(done["status"] == "completed", "job {id} ended {done}");
+    }
+    let last = job(&app, "alice", &parked[1]).await;
+    ensure!(
+        current_url(&app, "alice").await == last["avatarUrl"].as_str().map(str::to_owned),
+        "the last accepted update is not current"
+    );
+    Ok(())
+}
+
 /// SIGTERM to a worker running a job: it finishes the job and exits 0.
 pub async fn sigterm_worker() -> Outcome {
     let (mut app, id) = job_running_in_one_worker("bob").await?;

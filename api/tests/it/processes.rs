@@ -75,12 +75,18 @@ fn misconfiguration_stops_start_up_with_one_clear_line() {
         &[
             ("AVATARS_LISTEN", &listen),
             ("AVATARS_JWT_SECRET", "a-long-enough-secret-for-tests"),
-            ("AVATARS_REDIS_URL", "redis://avatars:s3cret-pa55@127.0.0.1:1"),
+            (
+                "AVATARS_REDIS_URL",
+                "redis://avatars:s3cret-pa55@127.0.0.1:1",
+            ),
         ],
     );
     assert!(!status.success());
     assert!(!stderr.contains("s3cret-pa55"), "{stderr}");
-    assert!(stderr.contains("redis://avatars:***@127.0.0.1:1"), "{stderr}");
+    assert!(
+        stderr.contains("redis://avatars:***@127.0.0.1:1"),
+        "{stderr}"
+    );
 
     let (status, stderr) = run_briefly(
         &worker_binary(),
