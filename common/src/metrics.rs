@@ -11,12 +11,15 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 /// Jobs that ended, by `outcome` (completed, failed, retried) and, for
 /// failures, `code`.
 pub const JOBS: &str = "avatar_jobs_total";
-/// Seconds from a job's acceptance to a worker starting it.
+/// Seconds from a job's acceptance to a worker starting it, by `lane`.
 pub const JOB_WAIT: &str = "avatar_job_wait_seconds";
 /// Seconds a worker spent on one attempt at a job.
 pub const JOB_DURATION: &str = "avatar_job_duration_seconds";
-/// Jobs in the stream, waiting or running.
+/// Jobs in a lane's stream, waiting or running, by `lane`.
 pub const QUEUE_DEPTH: &str = "avatar_queue_depth";
+/// Seconds the oldest job of a lane's stream (waiting or running) has been
+/// there, by `lane`; 0 when it is empty.
+pub const QUEUE_OLDEST: &str = "avatar_queue_oldest_seconds";
 /// Jobs waiting for a retry.
 pub const RETRY_DEPTH: &str = "avatar_retry_queue_depth";
 /// HTTP requests by `route`, `method` and `status`.
@@ -50,16 +53,22 @@ pub fn job_ended(outcome: &'static str, code: Option<&'static str>, took: Durati
     metrics::histogram!(JOB_DURATION, "outcome" => outcome).record(took.as_secs_f64());
 }
 
-/// Records how long a job waited for a worker.
-pub fn job_waited(waited: Duration) {
-    metrics::histogram!(JOB_WAIT).record(waited.as_secs_f64());
+/// Records how long a job of `lane` waited for a worker.
+pub fn job_waited(lane: crate::jobs::Lane, waited: Duration) {
+    metrics::histogram!(JOB_WAIT, "lane" => lane.as_str()).record(waited.as_secs_f64());
 }
 
-/// Sets the queue-depth gauges from Redis; a depth Redis cannot give now
-/// keeps its last value.
+/// Sets the queue gauges from Redis, per lane: depth and the age of the
+/// oldest entry; a value Redis cannot give now keeps its last one.
 pub async fn report_queue_depths(queue: &crate::queue::JobQueue) {
-    if let Ok(depth) = queue.depth().await {
-        metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
+    for lane in crate::jobs::Lane::ALL {
+        if let Ok(depth) = queue.depth(lane).await {
+            metrics::gauge!(QUEUE_DEPTH, "lane" => lane.as_str()).set(depth as f64);
+        }
+        if let Ok(oldest) = queue.oldest_waiting(lane).await {
+            let age = oldest.map_or(0.0, |age| age.as_secs_f64());
+            metrics::gauge!(QUEUE_OLDEST, "lane" => lane.as_str()).set(age);
+        }
     }
     if let Ok(depth) = queue.retry_depth().await {
         metrics::gauge!(RETRY_DEPTH).set(depth as f64);

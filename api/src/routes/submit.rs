@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use avatar_common::idempotency_key::InvalidIdempotencyKey;
+use avatar_common::jobs::Lane;
 use avatar_common::storage::ObjectKind;
 use avatar_common::{
     IdempotencyKey, Job, JobId, JobSource, JobStatus, ObjectKey, SourceUrl, UserId,
@@ -32,6 +33,7 @@ pub const MAX_WAIT_SECS: u64 = 30;
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
     wait: Option<String>,
+    priority: Option<String>,
 }
 
 /// Where a new avatar comes from.
@@ -74,14 +76,15 @@ fn wait_window(
 /// How long an idempotency key names its job.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// How a PUT asks to be handled: its wait window and idempotency key.
+/// How a PUT asks to be handled: its wait window, idempotency key and lane.
 pub struct Preferences {
     pub wait: Duration,
     pub idempotency_key: Option<IdempotencyKey>,
+    pub lane: Lane,
 }
 
 impl Preferences {
-    /// Reads `?wait=`, `Prefer` and `Idempotency-Key`.
+    /// Reads `?wait=`, `?priority=`, `Prefer` and `Idempotency-Key`.
     pub fn read(
         state: &AppState,
         query: &Result<Query<WaitQuery>, QueryRejection>,
@@ -103,9 +106,18 @@ impl Preferences {
                     .ok_or_else(|| ApiError::InvalidRequest(InvalidIdempotencyKey.to_string()))?,
             ),
         };
+        // Anyone may lower their own priority; nobody may raise it.
+        let lane = query
+            .priority
+            .as_deref()
+            .map(str::parse::<Lane>)
+            .transpose()
+            .map_err(ApiError::InvalidRequest)?
+            .unwrap_or_default();
         Ok(Self {
             wait: wait_window(state, query, headers)?,
             idempotency_key,
+            lane,
         })
     }
 }
@@ -127,7 +139,12 @@ pub async fn submit(
         }
         Source::Url(url) => (JobSource::Url { url }, None),
     };
-    let job = Job { id, user, source };
+    let job = Job {
+        id,
+        user,
+        source,
+        lane: preferences.lane,
+    };
     let idempotency = preferences
         .idempotency_key
         .as_ref()

@@ -13,6 +13,7 @@ mod hostile_images;
 mod hostile_requests;
 mod idempotency;
 mod jobs;
+mod lanes;
 mod metrics;
 mod ordering;
 mod processes;

@@ -36,7 +36,10 @@ async fn metrics_show_jobs_queue_depth_and_requests_by_route() {
     for needle in [
         "avatar_jobs_total{outcome=\"completed\"",
         "avatar_jobs_total{outcome=\"failed\",code=\"image_rejected\"}",
-        "avatar_queue_depth 0",
+        "avatar_queue_depth{lane=\"interactive\"} 0",
+        "avatar_queue_depth{lane=\"bulk\"} 0",
+        "avatar_queue_oldest_seconds{lane=\"bulk\"} 0",
+        "avatar_job_wait_seconds_bucket{lane=\"interactive\"",
         "avatar_job_wait_seconds_bucket",
         "avatar_http_requests_total{route=\"/api/public/user/{user_id}/avatarBytes\",method=\"PUT\",status=\"200\"}",
     ] {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::Lane;
 use crate::{JobId, ObjectKey, SourceUrl, UserId};
 
 /// One request to replace a user's avatar.
@@ -14,6 +15,9 @@ pub struct Job {
     pub id: JobId,
     pub user: UserId,
     pub source: JobSource,
+    /// Absent in the JSON of an interactive job.
+    #[serde(default, skip_serializing_if = "Lane::is_interactive")]
+    pub lane: Lane,
 }
 
 /// Where a job's source image is.
@@ -94,6 +98,7 @@ mod tests {
             source: JobSource::Url {
                 url: "https://example.com/a.png".parse().expect("valid url"),
             },
+            lane: Lane::Bulk,
         };
         let json = serde_json::to_value(&job).expect("serializes");
         assert_eq!(json["source"]["kind"], "url");

@@ -36,6 +36,10 @@
 //! Every transition is one script, so the record, the stream, the user's
 //! current avatar and the announcement never disagree.
 //!
+//! A job waits in the stream of its [`Lane`]: workers take interactive
+//! work before bulk work (see `queue::backend`). Its record keeps the key
+//! of that stream, so a retry or a parked job goes back to the same lane.
+//!
 //! # When a worker dies
 //!
 //! A job's stream entry stays pending on the worker that read it until a
@@ -65,11 +69,13 @@
 
 mod decision;
 mod job;
+mod lane;
 pub mod record;
 pub(crate) mod scripts;
 mod status;
 
 pub use decision::{Attempt, RetryRules, Started, Transition};
 pub use job::{FailureCode, Job, JobFailure, JobSource};
+pub use lane::Lane;
 pub use record::JobRecord;
 pub use status::JobStatus;

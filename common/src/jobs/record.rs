@@ -18,6 +18,7 @@
 //! | `last_error` | retry later | why the last attempt is being retried |
 //! | `key` | complete | the stored avatar's object key |
 //! | `error_code`, `error_message` | fail | the [`JobFailure`] |
+//! | `stream` | enqueue | the key of its lane's stream, where a retry or a parked job goes back to |
 //!
 //! Attempts that neither ended nor scheduled a retry (`attempts - retries -
 //! 1` at the start of one) were cut short by a dying worker.
@@ -68,6 +69,7 @@ fields! {
         KEY = "key",
         ERROR_CODE = "error_code",
         ERROR_MESSAGE = "error_message",
+        STREAM = "stream",
     }
 }
 

@@ -69,16 +69,17 @@ fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
 const LIBRARY: &str = r#"
 -- A job of user_id stopped running (job_id, or '' when none did): forget
 -- it and the leases that ran out, and while the user is under the cap
--- move one parked job back to the stream, rebuilt from its record.
+-- move one parked job back to its lane's stream (`stream` for a record
+-- that names none), rebuilt from its record.
 local function release_slot(running, parked, parked_users, user_id, job_id, cap, now, stream, record_prefix)
   redis.call('ZREM', running, job_id)
   redis.call('ZREMRANGEBYSCORE', running, '-inf', now)
   if redis.call('ZCARD', running) < tonumber(cap) then
     local next_id = redis.call('LPOP', parked)
     if next_id then
-      local fields = redis.call('HMGET', record_prefix .. next_id, F.job, F.stamp)
+      local fields = redis.call('HMGET', record_prefix .. next_id, F.job, F.stamp, F.stream)
       if fields[1] and fields[2] then
-        redis.call('XADD', stream, '*', E.job, fields[1], E.stamp, fields[2])
+        redis.call('XADD', fields[3] or stream, '*', E.job, fields[1], E.stamp, fields[2])
       end
     end
   end

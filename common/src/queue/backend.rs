@@ -50,9 +50,9 @@ use super::keys::CONSUMER_GROUP;
 use super::recorder::Recorder;
 use super::{JobQueue, QueueError};
 use crate::backoff::RECONNECT;
-use crate::jobs::Started;
 use crate::jobs::record::entry_field;
 use crate::jobs::scripts::HandBack;
+use crate::jobs::{Lane, Started};
 use crate::{Job, metrics};
 
 /// The pause before the next read after `failures` failed ones in a row.
@@ -80,7 +80,8 @@ pub struct Consumer {
     queue: JobQueue,
     blocking: ConnectionManager,
     settings: ConsumerSettings,
-    in_flight: Mutex<HashSet<String>>,
+    /// The entries this consumer runs, by lane.
+    in_flight: Mutex<HashSet<(Lane, String)>>,
 }
 
 impl Consumer {
@@ -114,63 +115,99 @@ impl Consumer {
         self.try_next().await
     }
 
-    /// One look for an orphaned job, then one blocking read for a new one.
+    /// The next job, interactive work first: one look for an orphaned
+    /// job in each lane, then one read of each lane without waiting, then
+    /// one blocking read of both.
     async fn try_next(self: &Arc<Self>) -> Result<Option<Claim>, QueueError> {
-        let stream = self.queue.keys().stream();
         let mut conn = self.blocking.clone();
-        let orphans: StreamAutoClaimReply = conn
-            .xautoclaim_options(
-                &stream,
-                CONSUMER_GROUP,
-                &self.name,
-                self.settings.orphan_after.as_millis() as u64,
-                "0-0",
-                StreamAutoClaimOptions::default().count(1),
-            )
-            .await?;
-        if let Some(entry) = orphans.claimed.into_iter().next() {
-            tracing::info!(consumer = %self.name, entry = %entry.id, "took over a job whose worker went silent");
-            return self.deliver(entry).await;
+        for lane in Lane::ALL {
+            let orphans: StreamAutoClaimReply = conn
+                .xautoclaim_options(
+                    self.queue.keys().stream(lane),
+                    CONSUMER_GROUP,
+                    &self.name,
+                    self.settings.orphan_after.as_millis() as u64,
+                    "0-0",
+                    StreamAutoClaimOptions::default().count(1),
+                )
+                .await?;
+            if let Some(entry) = orphans.claimed.into_iter().next() {
+                tracing::info!(consumer = %self.name, entry = %entry.id, %lane, "took over a job whose worker went silent");
+                return self.deliver(lane, entry).await;
+            }
         }
-        let options = StreamReadOptions::default()
+        let waiting = StreamReadOptions::default()
             .group(CONSUMER_GROUP, &self.name)
-            .count(1)
-            .block(self.settings.block.as_millis() as usize);
+            .count(1);
+        for lane in Lane::ALL {
+            let reply: Option<StreamReadReply> = conn
+                .xread_options(&[self.queue.keys().stream(lane)], &[">"], &waiting)
+                .await?;
+            if let Some(entry) = first_entry(reply) {
+                return self.deliver(lane, entry).await;
+            }
+        }
+        let blocking = waiting.block(self.settings.block.as_millis() as usize);
+        let streams = Lane::ALL.map(|lane| self.queue.keys().stream(lane));
         let reply: Option<StreamReadReply> =
-            conn.xread_options(&[&stream], &[">"], &options).await?;
-        let entry = reply
-            .and_then(|r| r.keys.into_iter().next())
-            .and_then(|k| k.ids.into_iter().next());
-        match entry {
-            Some(entry) => self.deliver(entry).await,
+            conn.xread_options(&streams, &[">", ">"], &blocking).await?;
+        // Both lanes can answer one read; the first is taken, in lane
+        // order, and the others go back to the end of their streams.
+        let mut taken = None;
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            let Some(lane) = Lane::ALL
+                .into_iter()
+                .find(|&lane| self.queue.keys().stream(lane) == key.key)
+            else {
+                continue;
+            };
+            for entry in key.ids {
+                match taken {
+                    None => taken = Some((lane, entry)),
+                    Some(_) => {
+                        self.give_back(lane, &[entry.id]).await?;
+                    }
+                }
+            }
+        }
+        match taken {
+            Some((lane, entry)) => self.deliver(lane, entry).await,
             None => Ok(None),
         }
     }
 
-    /// Turns a stream entry into a claim and starts its job; an unreadable
-    /// entry is dropped from the stream with an error in the log, since no
-    /// worker could run it.
-    async fn deliver(self: &Arc<Self>, entry: StreamId) -> Result<Option<Claim>, QueueError> {
+    /// Turns an entry of `lane`'s stream into a claim and starts its job;
+    /// an unreadable entry is dropped from the stream with an error in the
+    /// log, since no worker could run it.
+    async fn deliver(
+        self: &Arc<Self>,
+        lane: Lane,
+        entry: StreamId,
+    ) -> Result<Option<Claim>, QueueError> {
+        let stream = self.queue.keys().stream(lane);
         let job = entry
             .get::<String>(entry_field::JOB)
             .and_then(|json| serde_json::from_str::<Job>(&json).ok());
         let stamp = entry.get::<u64>(entry_field::STAMP);
-        let (Some(job), Some(stamp)) = (job, stamp) else {
-            tracing::error!(entry = %entry.id, "dropping an unreadable job entry");
+        let (Some(mut job), Some(stamp)) = (job, stamp) else {
+            tracing::error!(entry = %entry.id, %lane, "dropping an unreadable job entry");
             let mut conn = self.queue.connection();
             let _: () = redis::pipe()
-                .xack(self.queue.keys().stream(), CONSUMER_GROUP, &[&entry.id])
+                .xack(&stream, CONSUMER_GROUP, &[&entry.id])
                 .ignore()
-                .xdel(self.queue.keys().stream(), &[&entry.id])
+                .xdel(&stream, &[&entry.id])
                 .ignore()
                 .query_async(&mut conn)
                 .await?;
             return Ok(None);
         };
-        self.lock_in_flight().insert(entry.id.clone());
+        // The stream it came from is where its outcome is acknowledged.
+        job.lane = lane;
+        self.lock_in_flight().insert((lane, entry.id.clone()));
         // Held from here: if starting fails, dropping it leaves the entry to
         // the orphan scan.
         let held = Arc::new(Held {
+            lane,
             entry: entry.id,
             consumer: Arc::clone(self),
         });
@@ -179,9 +216,9 @@ impl Consumer {
             return Ok(None);
         };
         if started.attempts == 1 {
-            metrics::job_waited(started.waited);
+            metrics::job_waited(lane, started.waited);
         }
-        let span = tracing::info_span!("job", job_id = %job.id, user_id = %job.user);
+        let span = tracing::info_span!("job", job_id = %job.id, user_id = %job.user, %lane);
         Ok(Some(Claim {
             job,
             stamp,
@@ -192,33 +229,49 @@ impl Consumer {
         }))
     }
 
-    /// Puts back every job this consumer holds but is not running.
-    async fn hand_back(&self) -> Result<u64, QueueError> {
-        let stream = self.queue.keys().stream();
-        let mut conn = self.queue.connection();
-        let pending: StreamPendingCountReply = conn
-            .xpending_consumer_count(&stream, CONSUMER_GROUP, "-", "+", 1000, &self.name)
-            .await?;
-        let running = self.lock_in_flight().clone();
-        let idle: Vec<String> = pending
-            .ids
-            .into_iter()
-            .map(|p| p.id)
-            .filter(|id| !running.contains(id))
-            .collect();
-        if idle.is_empty() {
+    /// Puts `entries` of `lane`'s stream, which this consumer read but will
+    /// not run, back at the end of the stream; returns how many.
+    async fn give_back(&self, lane: Lane, entries: &[String]) -> Result<u64, QueueError> {
+        if entries.is_empty() {
             return Ok(0);
         }
         Ok(HandBack {
-            stream: &stream,
+            stream: &self.queue.keys().stream(lane),
             group: CONSUMER_GROUP,
-            entries: &idle,
+            entries,
         }
-        .invoke(&mut conn)
+        .invoke(&mut self.queue.connection())
         .await?)
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    /// Puts back every job this consumer holds but is not running.
+    async fn hand_back(&self) -> Result<u64, QueueError> {
+        let mut conn = self.queue.connection();
+        let running = self.lock_in_flight().clone();
+        let mut moved = 0;
+        for lane in Lane::ALL {
+            let pending: StreamPendingCountReply = conn
+                .xpending_consumer_count(
+                    self.queue.keys().stream(lane),
+                    CONSUMER_GROUP,
+                    "-",
+                    "+",
+                    1000,
+                    &self.name,
+                )
+                .await?;
+            let idle: Vec<String> = pending
+                .ids
+                .into_iter()
+                .map(|p| p.id)
+                .filter(|id| !running.contains(&(lane, id.clone())))
+                .collect();
+            moved += self.give_back(lane, &idle).await?;
+        }
+        Ok(moved)
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(Lane, String)>> {
         // A panic while the lock is held leaves a plain set of ids behind,
         // which stays valid: recover it rather than propagate the poison.
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
@@ -237,22 +290,29 @@ async fn heartbeat(consumer: Weak<Consumer>) {
         let Some(consumer) = consumer.upgrade() else {
             return;
         };
-        let ids: Vec<String> = consumer.lock_in_flight().iter().cloned().collect();
-        if ids.is_empty() {
-            continue;
-        }
+        let held: Vec<(Lane, String)> = consumer.lock_in_flight().iter().cloned().collect();
         let mut conn = consumer.queue.connection();
-        let refreshed: Result<redis::Value, _> = redis::cmd("XCLAIM")
-            .arg(consumer.queue.keys().stream())
-            .arg(CONSUMER_GROUP)
-            .arg(&consumer.name)
-            .arg(0)
-            .arg(&ids)
-            .arg("JUSTID")
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = refreshed {
-            tracing::warn!(consumer = %consumer.name, error = %e, "job heartbeat failed");
+        for lane in Lane::ALL {
+            let ids: Vec<&String> = held
+                .iter()
+                .filter(|(held_lane, _)| *held_lane == lane)
+                .map(|(_, id)| id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let refreshed: Result<redis::Value, _> = redis::cmd("XCLAIM")
+                .arg(consumer.queue.keys().stream(lane))
+                .arg(CONSUMER_GROUP)
+                .arg(&consumer.name)
+                .arg(0)
+                .arg(&ids)
+                .arg("JUSTID")
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = refreshed {
+                tracing::warn!(consumer = %consumer.name, error = %e, %lane, "job heartbeat failed");
+            }
         }
     }
 }
@@ -294,6 +354,7 @@ impl std::fmt::Debug for Claim {
 /// A pending entry this worker runs; the heartbeat keeps it fresh until
 /// the last copy of its claim is gone.
 struct Held {
+    lane: Lane,
     entry: String,
     consumer: Arc<Consumer>,
 }
@@ -302,7 +363,8 @@ impl Drop for Held {
     fn drop(&mut self) {
         // Whatever the outcome, this worker no longer runs the job: an
         // unacknowledged entry is left to the orphan scan.
-        self.consumer.lock_in_flight().remove(&self.entry);
+        let key = (self.lane, std::mem::take(&mut self.entry));
+        self.consumer.lock_in_flight().remove(&key);
     }
 }
 
@@ -424,4 +486,11 @@ impl BackendConfig for StreamBackend {
     fn middleware(&mut self, _worker: &mut WorkerContext) -> Self::Layer {
         AcknowledgeLayer::new(self.recorder.clone())
     }
+}
+
+/// The first entry of a one-stream read's reply.
+fn first_entry(reply: Option<StreamReadReply>) -> Option<StreamId> {
+    reply
+        .and_then(|r| r.keys.into_iter().next())
+        .and_then(|k| k.ids.into_iter().next())
 }

@@ -1,6 +1,7 @@
 //! `Keys`: the names of every Redis key the service uses, all under one
 //! prefix so that deployments (and tests) can share a Redis server.
 
+use crate::jobs::Lane;
 use crate::{IdempotencyKey, JobId, UserId};
 
 /// The consumer group every worker reads the job stream through.
@@ -19,9 +20,12 @@ impl Keys {
         }
     }
 
-    /// The stream of jobs waiting for or held by a worker.
-    pub fn stream(&self) -> String {
-        format!("{}:jobs", self.prefix)
+    /// The stream of a lane's jobs waiting for or held by a worker.
+    pub fn stream(&self, lane: Lane) -> String {
+        match lane {
+            Lane::Interactive => format!("{}:jobs", self.prefix),
+            Lane::Bulk => format!("{}:jobs:bulk", self.prefix),
+        }
     }
 
     /// A job's status record.

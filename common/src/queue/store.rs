@@ -11,7 +11,7 @@ use super::keys::CONSUMER_GROUP;
 use super::{Keys, QueueError};
 use crate::jobs::record::{field, user_field};
 use crate::jobs::scripts::{Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start};
-use crate::jobs::{FailureCode, Started};
+use crate::jobs::{FailureCode, Lane, Started};
 use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, UserId};
 
 /// A job the queue accepted.
@@ -85,16 +85,20 @@ impl JobQueue {
         &self.keys
     }
 
-    /// Creates the stream and its consumer group if they do not exist.
+    /// Creates each lane's stream and its consumer group if they do not
+    /// exist.
     pub async fn ensure_group(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let created: Result<(), _> = conn
-            .xgroup_create_mkstream(self.keys.stream(), CONSUMER_GROUP, "0")
-            .await;
-        match created {
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => Ok(other?),
+        for lane in Lane::ALL {
+            let created: Result<(), _> = conn
+                .xgroup_create_mkstream(self.keys.stream(lane), CONSUMER_GROUP, "0")
+                .await;
+            match created {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other?,
+            }
         }
+        Ok(())
     }
 
     /// Whether Redis answers.
@@ -125,7 +129,7 @@ impl JobQueue {
         let (stamp, id) = Enqueue {
             user: &self.keys.user(&job.user),
             job: &self.keys.job(&job.id),
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(job.lane),
             idempotency: &idempotency_record,
             job_id: &job.id.to_string(),
             user_id: job.user.as_str(),
@@ -185,7 +189,7 @@ impl JobQueue {
         let now = now_us();
         let (attempts, retries, retry_from, accepted_us) = Start {
             job: &self.keys.job(&job.id),
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(job.lane),
             running: &self.keys.running(&job.user),
             parked: &self.keys.parked(&job.user),
             parked_users: &self.keys.parked_users(),
@@ -220,7 +224,7 @@ impl JobQueue {
         }
         PromoteParked {
             parked_users: &self.keys.parked_users(),
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(Lane::Interactive),
             running_prefix: &self.keys.running_prefix(),
             parked_prefix: &self.keys.parked_prefix(),
             record_prefix: &self.keys.job_prefix(),
@@ -251,7 +255,7 @@ impl JobQueue {
         let promoted = Complete {
             job: &self.keys.job(&job.id),
             user: &self.keys.user(&job.user),
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(job.lane),
             garbage: &self.keys.garbage_set(),
             running: &self.keys.running(&job.user),
             parked: &self.keys.parked(&job.user),
@@ -283,7 +287,7 @@ impl JobQueue {
     ) -> Result<(), QueueError> {
         Fail {
             job: &self.keys.job(&job.id),
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(job.lane),
             failed: &self.keys.failed_set(),
             running: &self.keys.running(&job.user),
             parked: &self.keys.parked(&job.user),
@@ -316,7 +320,7 @@ impl JobQueue {
         let now = now_ms();
         RetryLater {
             job: &self.keys.job(&job.id),
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(job.lane),
             retry: &self.keys.retry_set(),
             running: &self.keys.running(&job.user),
             parked: &self.keys.parked(&job.user),
@@ -374,7 +378,7 @@ impl JobQueue {
             return Ok(0);
         }
         Ok(Requeue {
-            stream: &self.keys.stream(),
+            stream: &self.keys.stream(Lane::Interactive),
             from: set,
             kind,
             record_prefix: &self.keys.job_prefix(),
@@ -410,10 +414,22 @@ impl JobQueue {
         Ok(conn.zcard(self.keys.retry_set()).await?)
     }
 
-    /// How many jobs wait in the stream or are held by workers.
-    pub async fn depth(&self) -> Result<u64, QueueError> {
+    /// How many jobs of `lane` wait in its stream or are held by workers.
+    pub async fn depth(&self, lane: Lane) -> Result<u64, QueueError> {
         let mut conn = self.conn.clone();
-        Ok(conn.xlen(self.keys.stream()).await?)
+        Ok(conn.xlen(self.keys.stream(lane)).await?)
+    }
+
+    /// How long the oldest entry of `lane`'s stream has waited, if any.
+    pub async fn oldest_waiting(&self, lane: Lane) -> Result<Option<Duration>, QueueError> {
+        let mut conn = self.conn.clone();
+        let oldest: redis::streams::StreamRangeReply = conn
+            .xrange_count(self.keys.stream(lane), "-", "+", 1)
+            .await?;
+        Ok(oldest.ids.first().and_then(|entry| {
+            let ms: u64 = entry.id.split('-').next()?.parse().ok()?;
+            Some(Duration::from_millis(now_ms().saturating_sub(ms)))
+        }))
     }
 
     pub(crate) fn connection(&self) -> ConnectionManager {
