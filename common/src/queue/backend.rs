@@ -1,7 +1,9 @@
-//! The apalis backend that feeds workers from the Redis job stream, and
-//! records each job's outcome through apalis's acknowledgement layer.
+//! The apalis backend that feeds workers from the Redis job streams, one
+//! per [`Lane`], and records each job's outcome through apalis's
+//! acknowledgement layer.
 //!
-//! Each worker reads the stream through the consumer group with a blocking
+//! Each worker reads the streams through the consumer group, interactive
+//! before bulk, and when both are empty blocks on both with one
 //! `XREADGROUP`, so an idle worker starts a new job within a round trip of
 //! its enqueueing rather than on a polling tick. A job stays pending in the
 //! group until the worker completes or fails it; a heartbeat keeps the jobs
@@ -12,8 +14,9 @@
 //!
 //! apalis does what it is meant for: it limits the worker's concurrency
 //! (backpressure stops this backend being polled while every slot is
-//! busy), runs the handler, passes its [`Transition`](crate::jobs::Transition) to the [`Recorder`]
-//! (this backend's middleware, an [`AcknowledgeLayer`]), and on shutdown
+//! busy), runs the handler, passes its
+//! [`Transition`](crate::jobs::Transition) to the [`Recorder`] (this
+//! backend's middleware, an [`AcknowledgeLayer`]), and on shutdown
 //! stops polling, waits for the running jobs and calls `poll_close`. Two
 //! things apalis 1.0 cannot express stay here:
 //!
