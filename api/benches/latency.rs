@@ -12,6 +12,12 @@
 //! same image, and the pick-up of apalis-redis 1.0 with a 1 s heartbeat
 //! (40 tasks, each after 250 ms idle).
 //!
+//! With `AVATARS_TEST_CORPUS` set, it then queues `AVATARS_BENCH_BULK_JOBS`
+//! (default 300) phone photos from the corpus in the bulk lane, each for a
+//! user of its own, and measures the same synchronous PUT while that
+//! backlog is being converted, next to one photo's conversion alone: the
+//! goal is a p99 within the idle p99 plus one photo conversion.
+//!
 //! Run with `cargo bench -p avatar-api --bench latency`.
 
 use std::collections::HashMap;
@@ -21,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::*;
 use apalis_redis::{Config, RedisStorage};
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdef";
@@ -68,14 +75,25 @@ fn small_jpeg() -> Vec<u8> {
 }
 
 fn token(sub: &str) -> String {
-    let exp = std::time::SystemTime::now()
+    sign(json!({"sub": sub, "exp": in_an_hour()}))
+}
+
+fn admin_token(sub: &str) -> String {
+    sign(json!({"sub": sub, "exp": in_an_hour(), "scope": "avatars:admin"}))
+}
+
+fn in_an_hour() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs()
-        + 3600;
+        + 3600
+}
+
+fn sign(claims: Value) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &json!({"sub": sub, "exp": exp}),
+        &claims,
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .expect("sign")
@@ -186,6 +204,16 @@ async fn main() {
         convert.push(started.elapsed().as_secs_f64() * 1e3);
     }
 
+    let during_backlog = match avatar_testkit::corpus::dir("the bulk-backlog phase") {
+        Some(corpus) => Some(
+            during_bulk_backlog(
+                &http, &base, &url, &token, &image, &corpus, &mut conn, &prefix,
+            )
+            .await,
+        ),
+        None => None,
+    };
+
     let apalis_samples = apalis_redis_pickup(&redis_url, &prefix, 40).await;
 
     println!("\nlatency over {jobs} small jobs, idle workers (ms)\n");
@@ -205,6 +233,11 @@ async fn main() {
         "reference: apalis-redis pick-up, 1 s heartbeat",
         apalis_samples,
     );
+    if let Some((queued, round_trip, photo)) = during_backlog {
+        println!("\nthe same PUT while {queued} bulk photos are converted (ms)\n");
+        report("round trip: synchronous PUT, bulk backlog", round_trip);
+        report("reference: one photo's conversion alone", photo);
+    }
 
     drop(api);
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -216,6 +249,81 @@ async fn main() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Queues `AVATARS_BENCH_BULK_JOBS` corpus photos in the bulk lane, each
+/// for its own user, then times the synchronous `url` PUT until the bulk
+/// stream is empty. Returns how many were queued, the round trips, and
+/// each photo's conversion time alone.
+#[allow(clippy::too_many_arguments)]
+async fn during_bulk_backlog(
+    http: &reqwest::Client,
+    base: &str,
+    url: &str,
+    token: &str,
+    image: &[u8],
+    corpus: &std::path::Path,
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> (usize, Vec<f64>, Vec<f64>) {
+    let bulk_jobs: usize = std::env::var("AVATARS_BENCH_BULK_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut photos: Vec<Vec<u8>> = std::fs::read_dir(corpus.join("photos"))
+        .expect("the corpus's photos")
+        .filter_map(Result::ok)
+        .map(|entry| std::fs::read(entry.path()).expect("a photo"))
+        .collect();
+    photos.sort();
+    let options = avatar_pipeline::Options::default();
+    let photo: Vec<f64> = photos
+        .iter()
+        .map(|bytes| {
+            let started = Instant::now();
+            avatar_pipeline::convert(bytes, &options).expect("a photo converts");
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let admin = admin_token("bench-importer");
+    futures::stream::iter(0..bulk_jobs)
+        .for_each_concurrent(8, |n| {
+            let request = http
+                .put(format!(
+                    "{base}/api/public/user/bulk-{n}/avatarBytes?priority=bulk&wait=0"
+                ))
+                .bearer_auth(&admin)
+                .body(photos[n % photos.len()].clone());
+            async move {
+                let response = request.send().await.expect("bulk put");
+                assert_eq!(response.status(), 202, "a bulk PUT was not accepted");
+            }
+        })
+        .await;
+    let bulk_stream = format!("{prefix}:jobs:bulk");
+    let mut round_trip = Vec::new();
+    loop {
+        let depth: u64 = redis::cmd("XLEN")
+            .arg(&bulk_stream)
+            .query_async(conn)
+            .await
+            .expect("xlen");
+        if depth == 0 {
+            break;
+        }
+        tokio::time::sleep(IDLE_GAP).await;
+        let started = Instant::now();
+        let response = http
+            .put(url)
+            .bearer_auth(token)
+            .body(image.to_vec())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 200, "a synchronous PUT did not complete");
+        round_trip.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    (bulk_jobs, round_trip, photo)
 }
 
 /// Pick-up latency of apalis-redis: push one task at a time to a worker
