@@ -32,6 +32,27 @@ pub const DEFAULT_MIN_BYTES_PER_SEC: u64 = 10 * 1024;
 /// The window the transfer rate is measured over when the settings do not say.
 pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(5);
 
+impl FetchError {
+    /// Whether the origin may answer another time: no answer at all, too
+    /// slow an answer, or HTTP 429 or 5xx. Everything else (another 4xx,
+    /// too large, not allowed) is the URL's own fault.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable | Self::TimedOut | Self::TooSlow { .. } => true,
+            Self::Status { code, .. } => *code == 429 || *code >= 500,
+            _ => false,
+        }
+    }
+
+    /// How long the origin asked to wait before it is asked again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
 /// What the client is told of any failure to get an answer.
 const UNREACHABLE: &str = "the avatar URL could not be reached: its server did not answer in time";
 
@@ -57,8 +78,13 @@ pub enum FetchError {
     TimedOut,
     #[error("the avatar URL sent its file too slowly (under {min_bytes_per_sec} bytes per second)")]
     TooSlow { min_bytes_per_sec: u64 },
-    #[error("the avatar URL answered HTTP {0}")]
-    Status(u16),
+    #[error("the avatar URL answered HTTP {code}")]
+    Status {
+        code: u16,
+        /// How long the origin asked to wait (`Retry-After`, in seconds),
+        /// with a 429 or 503.
+        retry_after: Option<Duration>,
+    },
     #[error("the avatar URL redirected more than {MAX_REDIRECTS} times")]
     TooManyRedirects,
     #[error("{UNREACHABLE}")]
@@ -220,7 +246,16 @@ impl Fetcher {
             .map_err(classify)?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError::Status(status.as_u16()));
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(FetchError::Status {
+                code: status.as_u16(),
+                retry_after,
+            });
         }
         let limit = self.max_bytes;
         if response.content_length().is_some_and(|len| len > limit) {

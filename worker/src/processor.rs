@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use apalis::prelude::Data;
 use avatar_common::backoff::retry_quickly;
-use avatar_common::jobs::{Attempt, FailureCode, RetryRules, Transition};
+use avatar_common::jobs::{Attempt, FailureCode, Lane, RetryRules, Transition};
 use avatar_common::queue::{Claim, now_ms};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{Job, JobFailure, JobSource, ObjectKey};
@@ -73,6 +73,15 @@ impl Processor {
             },
             JobSource::Url { url } => match self.fetcher.fetch(url).await {
                 Ok(bytes) => bytes,
+                // Nobody waits for a bulk job: an origin that may answer
+                // another time is asked again, within the retry budget. A
+                // person waiting hears at once.
+                Err(e) if e.is_transient() && job.lane == Lane::Bulk => {
+                    return Attempt::OriginBusy {
+                        failure: fetch_failure(&e),
+                        retry_after: e.retry_after(),
+                    };
+                }
                 Err(e) => return Attempt::Rejected(fetch_failure(&e)),
             },
         };

@@ -112,3 +112,82 @@ async fn private_addresses_are_refused_unless_allowed() {
         .await;
     }
 }
+
+async fn hits(source: &str) -> usize {
+    reqwest::get(format!("{source}/hits"))
+        .await
+        .expect("hits")
+        .text()
+        .await
+        .expect("text")
+        .parse()
+        .expect("a count")
+}
+
+#[tokio::test]
+async fn a_bulk_url_job_asks_a_busy_origin_again_after_its_retry_after() {
+    let app = TestApp::spawn().await;
+    let source = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    let response = app
+        .put_url(
+            "bob",
+            "me",
+            "?priority=bulk&wait=0",
+            &format!("{source}/flaky"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body: Value = response.json().await.expect("json");
+    let done = app
+        .job_outcome("bob", body["jobId"].as_str().expect("jobId"))
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        hits(&source).await,
+        2,
+        "the origin was not asked exactly twice"
+    );
+}
+
+#[tokio::test]
+async fn an_interactive_url_job_hears_of_a_busy_origin_at_once() {
+    let app = TestApp::spawn().await;
+    let source = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    assert_rejected(
+        app.put_url("bob", "me", "?wait=10", &format!("{source}/flaky"))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "image_rejected",
+        "HTTP 503",
+    )
+    .await;
+    assert_eq!(hits(&source).await, 1);
+}
+
+#[tokio::test]
+async fn a_bulk_url_job_fails_when_the_origin_asks_to_wait_past_the_budget_or_answers_404() {
+    let app = TestApp::spawn().await;
+    let source = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    for (path, needle) in [("/busy", "HTTP 503"), ("/missing", "HTTP 404")] {
+        let response = app
+            .put_url(
+                "bob",
+                "me",
+                "?priority=bulk&wait=0",
+                &format!("{source}{path}"),
+            )
+            .await;
+        let body: Value = response.json().await.expect("json");
+        let done = app
+            .job_outcome("bob", body["jobId"].as_str().expect("jobId"))
+            .await;
+        assert_eq!(done["status"], "failed", "{path}: {done}");
+        assert!(
+            done["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{path}: {done}"
+        );
+    }
+    assert_eq!(hits(&source).await, 1, "/busy was asked again");
+}

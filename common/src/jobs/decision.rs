@@ -41,6 +41,13 @@ pub enum Attempt {
     /// A fault of the service's own (Redis or the object store): another
     /// try may succeed.
     Faulted(String),
+    /// The source's origin did not answer, or asked to be asked later (HTTP
+    /// 429 or 5xx): another try may succeed, after `retry_after` when the
+    /// origin said. Once the budget is spent the job fails with `failure`.
+    OriginBusy {
+        failure: JobFailure,
+        retry_after: Option<Duration>,
+    },
 }
 
 /// The transition a job takes after an attempt.
@@ -93,6 +100,27 @@ impl RetryRules {
         match attempt {
             Attempt::Stored(key) => Transition::Complete(key),
             Attempt::Rejected(failure) => Transition::Fail(failure),
+            Attempt::OriginBusy {
+                failure,
+                retry_after,
+            } => {
+                let delay = self
+                    .backoff
+                    .delay_seeded(started.retries, job.random_part())
+                    .max(retry_after.unwrap_or_default());
+                // Past the budget, or asked to wait beyond it: give up with
+                // what the origin did.
+                let spent = now_ms.saturating_sub(started.retry_from);
+                let due = u128::from(spent) + delay.as_millis();
+                if due > self.budget.as_millis() {
+                    Transition::Fail(failure)
+                } else {
+                    Transition::RetryLater {
+                        delay,
+                        reason: failure.message,
+                    }
+                }
+            }
             Attempt::Faulted(reason) => {
                 let spent = now_ms.saturating_sub(started.retry_from);
                 if u128::from(spent) >= self.budget.as_millis() {
@@ -218,6 +246,44 @@ mod tests {
                 }
                 other => panic!("expected a retry, got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_busy_origin_is_asked_again_no_sooner_than_it_said() {
+        let busy = |retry_after| Attempt::OriginBusy {
+            failure: JobFailure::new(
+                FailureCode::ImageRejected,
+                "the avatar URL answered HTTP 503",
+            ),
+            retry_after,
+        };
+        let transition = rules().after_attempt(
+            &JobId::generate(),
+            &started(1, 0),
+            busy(Some(Duration::from_secs(20))),
+            1_000_000,
+        );
+        match transition {
+            Transition::RetryLater { delay, reason } => {
+                assert_eq!(delay, Duration::from_secs(20));
+                assert!(reason.contains("503"), "{reason}");
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+        // Asked to wait past the budget: it fails with what the origin did.
+        let transition = rules().after_attempt(
+            &JobId::generate(),
+            &started(1, 0),
+            busy(Some(Duration::from_secs(3600))),
+            1_000_000,
+        );
+        match transition {
+            Transition::Fail(failure) => {
+                assert_eq!(failure.code, FailureCode::ImageRejected);
+                assert!(failure.message.contains("503"), "{}", failure.message);
+            }
+            other => panic!("expected a failure, got {other:?}"),
         }
     }
 
