@@ -21,6 +21,9 @@ pub async fn start(image: Vec<u8>, slow: Duration) -> String {
     let address = listener.local_addr().expect("address");
     let (fast, delayed, flaky) = (image.clone(), image.clone(), image);
     let hits = Arc::new(AtomicUsize::new(0));
+    let slow_now = Arc::new(AtomicUsize::new(0));
+    let slow_peak = Arc::new(AtomicUsize::new(0));
+    let peak_seen = slow_peak.clone();
     let (flaky_hits, busy_hits, seen) = (hits.clone(), hits.clone(), hits);
     let app = Router::new()
         .route(
@@ -30,7 +33,10 @@ pub async fn start(image: Vec<u8>, slow: Duration) -> String {
         .route(
             "/slow",
             get(move || async move {
+                let now = slow_now.fetch_add(1, Ordering::SeqCst) + 1;
+                slow_peak.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(slow).await;
+                slow_now.fetch_sub(1, Ordering::SeqCst);
                 delayed.into_response()
             }),
         )
@@ -58,6 +64,10 @@ pub async fn start(image: Vec<u8>, slow: Duration) -> String {
                     [(header::RETRY_AFTER, "3600")],
                 )
             }),
+        )
+        .route(
+            "/peak",
+            get(move || async move { peak_seen.load(Ordering::SeqCst).to_string() }),
         )
         .route(
             "/hits",

@@ -6,7 +6,8 @@
 //! - [`settings`]: flags and `AVATARS_*` variables.
 //! - [`pool`]: the apalis worker with bounded concurrency.
 //! - [`processor`]: one job from source to published avatar.
-//! - [`fetch`] and [`address`]: URL sources, public addresses only.
+//! - [`fetch`] and [`address`]: URL sources, public addresses only;
+//!   [`host_permits`]: at most so many fetches to one host at once.
 //! - [`convert`]: the pipeline on local files, for operators and benchmarks.
 //! - [`maintenance`]: due retries and the deletion of superseded avatars.
 
@@ -15,6 +16,7 @@
 pub mod address;
 pub mod convert;
 pub mod fetch;
+pub mod host_permits;
 pub mod maintenance;
 pub mod pool;
 pub mod processor;

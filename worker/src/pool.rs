@@ -14,6 +14,7 @@ use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::Fetcher;
+use crate::host_permits::HostPermits;
 use crate::maintenance;
 use crate::processor::{Processor, handle};
 use crate::settings::Settings;
@@ -49,9 +50,17 @@ pub async fn run_pool(
     let fetcher =
         Fetcher::from_settings(settings).context("cannot build the HTTP client for URL sources")?;
     let worker = &settings.worker;
+    let fetch_timeout = Duration::from_secs(worker.fetch_timeout_secs);
     let processor = Arc::new(Processor {
         storage: storage.clone(),
         fetcher,
+        // A permit outlives the longest fetch by the orphan window.
+        host_permits: HostPermits::new(
+            queue.clone(),
+            worker.fetch_per_host_concurrency,
+            fetch_timeout + worker.orphan_after(),
+        ),
+        fetch_patience: fetch_timeout,
         options: avatar_pipeline::Options {
             size: settings.image.avatar_size,
             quality: settings.image.jpeg_quality,

@@ -12,19 +12,23 @@ use std::time::Duration;
 use apalis::prelude::Data;
 use avatar_common::backoff::retry_quickly;
 use avatar_common::jobs::{Attempt, FailureCode, Lane, RetryRules, Transition};
-use avatar_common::queue::{Claim, now_ms};
+use avatar_common::queue::{Claim, QueueError, now_ms};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
-use avatar_common::{Job, JobFailure, JobSource, ObjectKey};
+use avatar_common::{Job, JobFailure, JobSource, ObjectKey, SourceUrl};
 use avatar_pipeline::{Options, PipelineError};
 use bytes::Bytes;
 use tracing::Instrument;
 
 use crate::fetch::{FetchError, Fetcher};
+use crate::host_permits::HostPermits;
 
 /// Runs attempts; shared by all concurrent jobs of a worker pool.
 pub struct Processor {
     pub storage: Storage,
     pub fetcher: Fetcher,
+    pub host_permits: HostPermits,
+    /// How long a fetch waits for a permit of its host.
+    pub fetch_patience: Duration,
     pub options: Options,
     pub rules: RetryRules,
     /// The longest any conversion may take before its job fails; each
@@ -71,18 +75,12 @@ impl Processor {
                 }
                 Err(e) => return Attempt::Faulted(format!("reading the staged source: {e}")),
             },
-            JobSource::Url { url } => match self.fetcher.fetch(url).await {
+            JobSource::Url { url } => match self.fetch(url).await {
                 Ok(bytes) => bytes,
-                // Nobody waits for a bulk job: an origin that may answer
-                // another time is asked again, within the retry budget. A
-                // person waiting hears at once.
-                Err(e) if e.is_transient() && job.lane == Lane::Bulk => {
-                    return Attempt::OriginBusy {
-                        failure: fetch_failure(&e),
-                        retry_after: e.retry_after(),
-                    };
+                Err(Fetched::NoPermit(e)) => {
+                    return Attempt::Faulted(format!("taking a fetch permit: {e}"));
                 }
-                Err(e) => return Attempt::Rejected(fetch_failure(&e)),
+                Err(Fetched::Failed(e)) => return fetch_failed(job, &e),
             },
         };
         let avatar = match self.convert(source).await {
@@ -99,6 +97,21 @@ impl Processor {
             Ok(()) => Attempt::Stored(key),
             Err(e) => Attempt::Faulted(format!("storing the avatar: {e}")),
         }
+    }
+
+    /// Fetches `url` under a permit of its host: at most so many fetches to
+    /// one host at once across the deployment. A host whose permits stay
+    /// held as long as a fetch may take counts as not answering.
+    async fn fetch(&self, url: &SourceUrl) -> Result<Bytes, Fetched> {
+        let permit = self
+            .host_permits
+            .acquire(url, self.fetch_patience)
+            .await
+            .map_err(Fetched::NoPermit)?
+            .ok_or(Fetched::Failed(FetchError::TimedOut))?;
+        let fetched = self.fetcher.fetch(url).await;
+        permit.release().await;
+        fetched.map_err(Fetched::Failed)
     }
 
     /// Converts on the blocking pool, off the async threads. The job slot
@@ -135,6 +148,28 @@ impl Processor {
                 ))
             }
         }
+    }
+}
+
+/// Why a URL source was not fetched.
+enum Fetched {
+    /// Redis did not answer for the host's permits.
+    NoPermit(QueueError),
+    /// The fetch itself failed.
+    Failed(FetchError),
+}
+
+/// The attempt a failed fetch makes: nobody waits for a bulk job, so an
+/// origin that may answer another time is asked again, within the retry
+/// budget; a person waiting hears at once.
+fn fetch_failed(job: &Job, error: &FetchError) -> Attempt {
+    if error.is_transient() && job.lane == Lane::Bulk {
+        Attempt::OriginBusy {
+            failure: fetch_failure(error),
+            retry_after: error.retry_after(),
+        }
+    } else {
+        Attempt::Rejected(fetch_failure(error))
     }
 }
 

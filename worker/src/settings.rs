@@ -129,6 +129,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "AVATARS_FETCH_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
     pub fetch_connect_timeout_secs: u64,
 
+    /// Most fetches to one origin host at once across every worker of the
+    /// deployment; 0: no limit.
+    #[arg(long, env = "AVATARS_FETCH_PER_HOST_CONCURRENCY", default_value_t = 8)]
+    pub fetch_per_host_concurrency: u32,
+
     /// Seconds a whole URL fetch may take.
     #[arg(long, env = "AVATARS_FETCH_TIMEOUT_SECS", default_value_t = 30)]
     pub fetch_timeout_secs: u64,

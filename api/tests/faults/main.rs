@@ -34,6 +34,10 @@ fn main() {
             "a_worker_killed_holding_a_users_slot_strands_none_of_her_parked_jobs",
             || Box::pin(scenarios::killed_worker_with_parked_jobs()),
         ),
+        (
+            "a_worker_killed_holding_a_fetch_permit_leaves_no_permit_held",
+            || Box::pin(scenarios::killed_worker_holding_a_fetch_permit()),
+        ),
         ("sigterm_lets_a_worker_finish_its_job_and_exit_0", || {
             Box::pin(scenarios::sigterm_worker())
         }),

@@ -189,6 +189,64 @@ pub async fn killed_worker_with_parked_jobs() -> Outcome {
     Ok(())
 }
 
+/// A worker is SIGKILLed mid-fetch while it holds the one fetch permit of
+/// an origin host: the permit's lease ends it, the job is taken over, and
+/// another job for the same host completes too; no permit is left held.
+pub async fn killed_worker_holding_a_fetch_permit() -> Outcome {
+    let mut app = TestApp::builder()
+        .in_process_workers(0)
+        .worker_processes(1)
+        .env("AVATARS_FETCH_PER_HOST_CONCURRENCY", "1")
+        .env("AVATARS_FETCH_TIMEOUT_SECS", "4")
+        .start()
+        .await;
+    let source = source_server::start(images::png(200, 200), Duration::from_secs(2)).await;
+    let slow = format!("{source}/slow");
+    let first = accepted_id(
+        app.put_url("ann", "me", "?priority=bulk&wait=0", &slow)
+            .await,
+    )
+    .await?;
+    job_with_status(
+        &app,
+        "ann",
+        &first,
+        &["processing"],
+        Duration::from_secs(10),
+    )
+    .await?;
+    app.workers[0].kill().map_err(|e| e.to_string())?;
+    app.add_worker();
+    let second = accepted_id(
+        app.put_url("ben", "me", "?priority=bulk&wait=0", &slow)
+            .await,
+    )
+    .await?;
+    for (user, id) in [("ann", &first), ("ben", &second)] {
+        let done = job_with_status(
+            &app,
+            user,
+            id,
+            &["completed", "failed"],
+            Duration::from_secs(45),
+        )
+        .await?;
+        ensure!(done["status"] == "completed", "job {id} ended {done}");
+    }
+    let client = redis::Client::open(app.redis_url.as_str()).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let held: u64 = redis::cmd("ZCARD")
+        .arg(format!("{}:fetch-host:127.0.0.1", app.prefix))
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(held == 0, "{held} fetch permits are still held");
+    Ok(())
+}
+
 /// SIGTERM to a worker running a job: it finishes the job and exits 0.
 pub async fn sigterm_worker() -> Outcome {
     let (mut app, id) = job_running_in_one_worker("bob").await?;

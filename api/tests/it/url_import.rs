@@ -191,3 +191,51 @@ async fn a_bulk_url_job_fails_when_the_origin_asks_to_wait_past_the_budget_or_an
     }
     assert_eq!(hits(&source).await, 1, "/busy was asked again");
 }
+
+async fn peak(source: &str) -> usize {
+    reqwest::get(format!("{source}/peak"))
+        .await
+        .expect("peak")
+        .text()
+        .await
+        .expect("text")
+        .parse()
+        .expect("a count")
+}
+
+/// Four bulk URL jobs of four users to one slow origin, on two job slots:
+/// the most fetches the origin saw at once.
+async fn peak_fetches(per_host: &str) -> usize {
+    let app = TestApp::builder()
+        .env("AVATARS_FETCH_PER_HOST_CONCURRENCY", per_host)
+        .start()
+        .await;
+    let source = source_server::start(images::png(64, 64), Duration::from_millis(400)).await;
+    let mut jobs = Vec::new();
+    for n in 0..4 {
+        let user = format!("imported-{n}");
+        let response = app
+            .put_url(
+                &user,
+                "me",
+                "?priority=bulk&wait=0",
+                &format!("{source}/slow"),
+            )
+            .await;
+        let body: Value = response.json().await.expect("json");
+        jobs.push((user, body["jobId"].as_str().expect("jobId").to_owned()));
+    }
+    for (user, id) in &jobs {
+        let done = app.job_outcome(user, id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+    }
+    peak(&source).await
+}
+
+#[tokio::test]
+async fn fetches_to_one_host_stay_within_the_per_host_limit() {
+    assert_eq!(peak_fetches("1").await, 1);
+    // The same load with room for both slots reaches the origin twice at
+    // once, so the count above is the limit at work.
+    assert_eq!(peak_fetches("8").await, 2);
+}

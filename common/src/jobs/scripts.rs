@@ -280,6 +280,22 @@ script! {
 }
 
 script! {
+    /// Takes one of the `limit` fetch permits of an origin host for
+    /// `member` until `now_ms + lease_ms`, forgetting permits whose lease
+    /// ran out (their worker died mid-fetch). Returns 1 when taken, 0 when
+    /// every permit is held.
+    AcquireHost<'a>("lua/acquire_host.lua") -> u8 {
+        keys { permits }
+        args {
+            member: &'a str,
+            now_ms: u64,
+            lease_ms: u64,
+            limit: u32,
+        }
+    }
+}
+
+script! {
     /// Puts entries a worker holds but will not run back at the end of the
     /// stream, so another worker takes them at once. Returns how many.
     HandBack<'a>("lua/hand_back.lua") -> u64 {

@@ -64,6 +64,11 @@ impl Keys {
         format!("{}:parked-users", self.prefix)
     }
 
+    /// The fetch permits held for an origin host, across the deployment.
+    pub fn fetch_permits(&self, host: &str) -> String {
+        format!("{}:fetch-host:{host}", self.prefix)
+    }
+
     /// The prefix of job records; a record's key is this plus the job id.
     pub fn job_prefix(&self) -> String {
         format!("{}:job:", self.prefix)

@@ -10,7 +10,9 @@ use redis::aio::ConnectionManager;
 use super::keys::CONSUMER_GROUP;
 use super::{Keys, QueueError};
 use crate::jobs::record::{field, user_field};
-use crate::jobs::scripts::{Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start};
+use crate::jobs::scripts::{
+    AcquireHost, Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start,
+};
 use crate::jobs::{FailureCode, Lane, Started};
 use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, UserId};
 
@@ -214,6 +216,34 @@ impl JobQueue {
             waited: Duration::from_micros(now.saturating_sub(accepted_us)),
             retry_from,
         }))
+    }
+
+    /// Takes a fetch permit of `host` for `member`, held at most `lease`,
+    /// when fewer than `limit` are held; returns whether it did.
+    pub async fn acquire_fetch_permit(
+        &self,
+        host: &str,
+        member: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<bool, QueueError> {
+        let taken = AcquireHost {
+            permits: &self.keys.fetch_permits(host),
+            member,
+            now_ms: now_ms(),
+            lease_ms: lease.as_millis() as u64,
+            limit,
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
+        Ok(taken == 1)
+    }
+
+    /// Gives back the fetch permit `member` holds for `host`.
+    pub async fn release_fetch_permit(&self, host: &str, member: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.zrem(self.keys.fetch_permits(host), member).await?;
+        Ok(())
     }
 
     /// Moves parked jobs back to the stream for users whose running jobs
