@@ -78,28 +78,23 @@ async fn a_repeated_wait_is_refused_with_400_in_the_error_shape() {
 #[tokio::test]
 async fn scopes_are_split_on_spaces_only() {
     let app = TestApp::spawn().await;
-    let smuggled =
-        token_with(json!({"sub": "mallory", "exp": now() + 3600, "scope": "read\tavatars:admin"}));
-    let response = app
-        .client
-        .put(app.url("/api/public/user/bob/avatarBytes?wait=0"))
-        .bearer_auth(&smuggled)
-        .body(images::jpeg(16, 16))
-        .send()
+    // PUT bob's avatar as `sub` with the scope claim `scope`.
+    let put_with_scope = |sub: &str, scope: &str| {
+        let token = token_with(json!({"sub": sub, "exp": now() + 3600, "scope": scope}));
+        app.client
+            .put(app.url("/api/public/user/bob/avatarBytes?wait=0"))
+            .bearer_auth(token)
+            .body(images::jpeg(16, 16))
+            .send()
+    };
+    let smuggled = put_with_scope("mallory", "read\tavatars:admin")
         .await
         .expect("request");
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let admin =
-        token_with(json!({"sub": "root", "exp": now() + 3600, "scope": "read avatars:admin"}));
-    let response = app
-        .client
-        .put(app.url("/api/public/user/bob/avatarBytes?wait=0"))
-        .bearer_auth(&admin)
-        .body(images::jpeg(16, 16))
-        .send()
+    assert_eq!(smuggled.status(), StatusCode::FORBIDDEN);
+    let admin = put_with_scope("root", "read avatars:admin")
         .await
         .expect("request");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(admin.status(), StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
