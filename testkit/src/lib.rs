@@ -20,6 +20,25 @@ pub mod source_server;
 #[cfg(feature = "service")]
 pub use app::{Storage, TestApp};
 
+/// Checks that `response` is an error of `status` whose JSON body has
+/// `code`, and returns its message, which must not be empty.
+#[cfg(feature = "service")]
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: reqwest::StatusCode,
+    code: &str,
+) -> String {
+    assert_eq!(response.status(), status, "expected {code}");
+    let body: serde_json::Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
 /// Runs `check` every `every` until it gives `Ok`, and returns that value;
 /// once `limit` has passed the test fails, naming `waiting_for` and what
 /// the last `Err` said it saw.

@@ -1,21 +1,8 @@
 //! Bad input gets an error that says what to fix, in one JSON shape.
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
-use crate::support::{TestApp, images};
-
-async fn assert_error(response: reqwest::Response, status: StatusCode, code: &str) -> String {
-    assert_eq!(response.status(), status, "expected {code}");
-    let body: Value = response.json().await.expect("error bodies are JSON");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"]
-        .as_str()
-        .expect("a message")
-        .to_owned();
-    assert!(!message.is_empty());
-    message
-}
+use crate::support::{TestApp, assert_error, images};
 
 #[tokio::test]
 async fn bytes_that_are_not_an_image_are_refused_with_415_before_any_job() {

@@ -3,19 +3,12 @@
 //! with a message that names the limit.
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
-use crate::support::{TestApp, hostile};
+use crate::support::{TestApp, assert_error, hostile};
 
 async fn refused(app: &TestApp, bytes: Vec<u8>) -> String {
     let response = app.put_bytes("mallory", "me", "?wait=20", bytes).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["error"]["code"], "image_rejected", "{body}");
-    body["error"]["message"]
-        .as_str()
-        .expect("a message")
-        .to_owned()
+    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "image_rejected").await
 }
 
 #[tokio::test]

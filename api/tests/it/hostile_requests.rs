@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::app::{now, token_with};
-use crate::support::{Storage, TestApp, images};
+use crate::support::{Storage, TestApp, assert_error, images};
 
 #[tokio::test]
 async fn made_up_methods_cannot_become_metrics_labels() {
@@ -44,18 +44,24 @@ async fn a_wrong_method_on_a_route_is_answered_405_in_the_error_shape() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let body: Value = response.json().await.expect("a JSON body");
-    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
     let response = app
         .client
         .post(app.url("/healthz"))
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let body: Value = response.json().await.expect("a JSON body");
-    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -64,15 +70,8 @@ async fn a_repeated_wait_is_refused_with_400_in_the_error_shape() {
     let response = app
         .put_bytes("alice", "me", "?wait=1&wait=2", images::jpeg(16, 16))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.expect("a JSON body");
-    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("once")),
-        "{body}"
-    );
+    let message = assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(message.contains("once"), "{message}");
 }
 
 #[tokio::test]
@@ -106,14 +105,12 @@ async fn a_missing_avatar_under_media_is_a_json_404_that_no_cache_keeps() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let cache = response.headers()["cache-control"]
         .to_str()
         .expect("ascii")
         .to_owned();
     assert_eq!(cache, "no-store");
-    let body: Value = response.json().await.expect("a JSON body");
-    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     // A stored avatar keeps its long lifetime.
     let done: Value = app
         .put_bytes("bob", "me", "?wait=10", images::jpeg(64, 64))

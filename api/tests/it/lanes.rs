@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TestApp, eventually, images, source_server};
+use crate::support::{TestApp, assert_error, eventually, images, source_server};
 
 /// How long each bulk job holds its slot: its source answers slowly.
 const SLOW: Duration = Duration::from_millis(1500);
@@ -79,13 +79,6 @@ async fn an_unknown_priority_is_refused_with_400() {
     let response = app
         .put_bytes("alice", "me", "?priority=urgent", images::jpeg(16, 16))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("interactive or bulk")),
-        "{body}"
-    );
+    let message = assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(message.contains("interactive or bulk"), "{message}");
 }
