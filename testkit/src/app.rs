@@ -401,6 +401,12 @@ impl TestApp {
             .expect("request failed")
     }
 
+    /// `GET .../avatar` as `sub`, read as JSON: the current avatar, or the
+    /// error.
+    pub async fn current_avatar(&self, sub: &str, user: &str) -> Value {
+        self.get_avatar(sub, user).await.json().await.expect("json")
+    }
+
     /// `GET /jobs/{id}` as `sub`.
     pub async fn get_job(&self, sub: &str, id: &str) -> reqwest::Response {
         self.client

@@ -76,12 +76,7 @@ async fn a_user_with_many_slow_jobs_leaves_a_slot_for_another() {
         },
     )
     .await;
-    let current: Value = app
-        .get_avatar("alice", "me")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let current: Value = app.current_avatar("alice", "me").await;
     let last_job = app.job_outcome("alice", &last).await;
     assert_eq!(current["avatarUrl"], last_job["avatarUrl"], "{current}");
 }

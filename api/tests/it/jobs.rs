@@ -45,12 +45,7 @@ async fn respond_async_answers_202_with_a_job_that_can_be_polled_to_completion()
             "{field}: {stamp}"
         );
     }
-    let current: Value = app
-        .get_avatar("alice", "me")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let current: Value = app.current_avatar("alice", "me").await;
     assert_eq!(job["avatarUrl"], current["avatarUrl"]);
 
     let polled = app

@@ -45,12 +45,7 @@ async fn the_update_accepted_last_stays_current_when_an_earlier_one_finishes_aft
         "A did not finish last"
     );
 
-    let current: Value = app
-        .get_avatar("alice", "me")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let current: Value = app.current_avatar("alice", "me").await;
     assert_eq!(
         current["avatarUrl"], b["avatarUrl"],
         "A, accepted first, replaced B"
@@ -86,12 +81,7 @@ async fn many_updates_accepted_in_order_leave_the_last_one_current() {
         },
     )
     .await;
-    let current: Value = app
-        .get_avatar("bob", "me")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let current: Value = app.current_avatar("bob", "me").await;
     assert_eq!(current["avatarUrl"], job["avatarUrl"]);
 }
 
