@@ -71,8 +71,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let verifier = Verifier::from_settings(&settings.auth)?;
-    let (client, queue) = queue::open(&settings.redis).await?;
-    let storage = Storage::open(&settings.storage)
+    let (client, queue) = queue::open(&settings.shared.redis).await?;
+    let storage = Storage::open(&settings.shared.storage)
         .await
         .context("the object store is not usable")?;
     let address = listener
@@ -93,7 +93,7 @@ pub async fn serve(
         verifier,
         public_base_url,
         default_wait: Duration::from_secs(settings.api.default_wait_secs),
-        max_upload_bytes: settings.image.max_upload_bytes,
+        max_upload_bytes: settings.shared.image.max_upload_bytes,
         metrics: avatar_common::metrics::install()
             .inspect_err(|e| tracing::warn!(error = %e, "metrics are not recorded"))
             .ok(),

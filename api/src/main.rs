@@ -6,7 +6,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = avatar_api::Cli::parse();
-    avatar_common::telemetry::init(&cli.settings.log);
+    avatar_common::telemetry::init(&cli.settings.shared.log);
     match avatar_api::run(cli.settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

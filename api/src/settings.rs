@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use avatar_common::settings::{ImageSettings, LogSettings, RedisSettings, StorageSettings};
+use avatar_common::settings::SharedSettings;
 use clap::{Args, Parser};
 use secrecy::SecretString;
 
@@ -29,13 +29,7 @@ pub struct Settings {
     #[command(flatten)]
     pub limits: LimitSettings,
     #[command(flatten)]
-    pub redis: RedisSettings,
-    #[command(flatten)]
-    pub storage: StorageSettings,
-    #[command(flatten)]
-    pub image: ImageSettings,
-    #[command(flatten)]
-    pub log: LogSettings,
+    pub shared: SharedSettings,
     /// How the in-process job slots of `--workers N` run.
     #[cfg(feature = "workers")]
     #[command(flatten)]
@@ -47,10 +41,7 @@ impl Settings {
     #[cfg(feature = "workers")]
     pub fn worker_pool(&self) -> avatar_worker::Settings {
         avatar_worker::Settings {
-            redis: self.redis.clone(),
-            storage: self.storage.clone(),
-            image: self.image.clone(),
-            log: self.log.clone(),
+            shared: self.shared.clone(),
             worker: self.worker.clone(),
         }
     }

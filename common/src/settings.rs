@@ -6,6 +6,20 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// The groups of settings the API and the workers both take.
+#[derive(Args, Debug, Clone)]
+#[group(skip)]
+pub struct SharedSettings {
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    #[command(flatten)]
+    pub storage: StorageSettings,
+    #[command(flatten)]
+    pub image: ImageSettings,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
 /// The queue and status store.
 #[derive(Args, Debug, Clone)]
 pub struct RedisSettings {

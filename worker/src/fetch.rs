@@ -155,7 +155,7 @@ impl FetchLimits {
         Self {
             connect_timeout: Duration::from_secs(settings.worker.fetch_connect_timeout_secs),
             total_timeout: Duration::from_secs(settings.worker.fetch_timeout_secs),
-            max_bytes: settings.image.max_upload_bytes,
+            max_bytes: settings.shared.image.max_upload_bytes,
             allow_private: settings.worker.allow_private_sources,
         }
     }

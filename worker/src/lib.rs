@@ -34,7 +34,7 @@ pub use settings::{Cli, Command, Settings};
 /// Queues again the jobs that failed on the service's own faults (or all
 /// failed jobs, with `all`), and prints how many.
 pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()> {
-    let (_, queue) = queue::open(&settings.redis).await?;
+    let (_, queue) = queue::open(&settings.shared.redis).await?;
     let moved = queue
         .requeue_failed(all)
         .await
@@ -45,8 +45,8 @@ pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()>
 
 /// Runs a stand-alone worker process until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let (client, queue) = queue::open(&settings.redis).await?;
-    let storage = Storage::open(&settings.storage)
+    let (client, queue) = queue::open(&settings.shared.redis).await?;
+    let storage = Storage::open(&settings.shared.storage)
         .await
         .context("the object store is not usable")?;
     if let Some(address) = settings.worker.metrics_listen {

@@ -62,10 +62,10 @@ pub async fn run_pool(
         ),
         fetch_patience: fetch_timeout,
         options: avatar_pipeline::Options {
-            size: settings.image.avatar_size,
-            quality: settings.image.jpeg_quality,
-            max_pixels: settings.image.max_pixels,
-            max_decode_bytes: settings.image.max_decode_bytes,
+            size: settings.shared.image.avatar_size,
+            quality: settings.shared.image.jpeg_quality,
+            max_pixels: settings.shared.image.max_pixels,
+            max_decode_bytes: settings.shared.image.max_decode_bytes,
         },
         rules: RetryRules {
             max_interrupted: worker.max_attempts,

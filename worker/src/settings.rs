@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use avatar_common::settings::{ImageSettings, LogSettings, RedisSettings, StorageSettings};
+use avatar_common::settings::SharedSettings;
 use clap::{Args, Parser, Subcommand};
 
 /// avatar-worker: consumes avatar jobs from Redis and stores the results.
@@ -49,13 +49,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
     #[command(flatten)]
-    pub redis: RedisSettings,
-    #[command(flatten)]
-    pub storage: StorageSettings,
-    #[command(flatten)]
-    pub image: ImageSettings,
-    #[command(flatten)]
-    pub log: LogSettings,
+    pub shared: SharedSettings,
     #[command(flatten)]
     pub worker: WorkerSettings,
 }
