@@ -20,17 +20,19 @@
 //!
 //! Run with `cargo bench -p avatar-api --bench latency`.
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::Cursor;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apalis::prelude::*;
 use apalis_redis::{Config, RedisStorage};
 use futures::StreamExt as _;
-use serde_json::{Value, json};
-
-const SECRET: &str = "benchmark-secret-0123456789abcdef";
+use support::{
+    Killed, SECRET, admin_token, forget, report, report_head, small_jpeg, synchronous_put, token,
+    wait_ready,
+};
 
 /// The pause before each job, so that it meets workers blocked waiting.
 const IDLE_GAP: Duration = Duration::from_millis(5);
@@ -38,66 +40,6 @@ const IDLE_GAP: Duration = Duration::from_millis(5);
 /// The pause before each apalis-redis task: its workers look for new tasks
 /// right after finishing one, and otherwise only on their heartbeat.
 const APALIS_IDLE_GAP: Duration = Duration::from_millis(250);
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn report(name: &str, mut samples: Vec<f64>) {
-    samples.sort_by(f64::total_cmp);
-    println!(
-        "| {name:<48} | {:>5} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} |",
-        samples.len(),
-        percentile(&samples, 50.0),
-        percentile(&samples, 90.0),
-        percentile(&samples, 99.0),
-        samples.last().copied().unwrap_or_default()
-    );
-}
-
-fn small_jpeg() -> Vec<u8> {
-    let image = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
-    let mut out = Cursor::new(Vec::new());
-    image
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
-}
-
-fn token(sub: &str) -> String {
-    sign(json!({"sub": sub, "exp": in_an_hour()}))
-}
-
-fn admin_token(sub: &str) -> String {
-    sign(json!({"sub": sub, "exp": in_an_hour(), "scope": "avatars:admin"}))
-}
-
-fn in_an_hour() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600
-}
-
-fn sign(claims: Value) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("sign")
-}
 
 #[tokio::main]
 async fn main() {
@@ -128,16 +70,7 @@ async fn main() {
             .expect("cannot start avatar-api"),
     );
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "avatar-api did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(&http, &base).await;
     let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
     let mut conn = redis
         .get_multiplexed_async_connection()
@@ -149,31 +82,15 @@ async fn main() {
     let url = format!("{base}/api/public/user/me/avatarBytes");
     // Warm up connections and caches.
     for _ in 0..20 {
-        let r = http
-            .put(&url)
-            .bearer_auth(&token)
-            .body(image.clone())
-            .send()
-            .await
-            .expect("put");
-        assert_eq!(r.status(), 200);
+        synchronous_put(&http, &url, &token, &image).await;
     }
 
     let (mut pickup, mut round_trip) = (Vec::with_capacity(jobs), Vec::with_capacity(jobs));
     for _ in 0..jobs {
         // Let the workers go idle, as between real requests.
         tokio::time::sleep(IDLE_GAP).await;
-        let started = Instant::now();
-        let response = http
-            .put(&url)
-            .bearer_auth(&token)
-            .body(image.clone())
-            .send()
-            .await
-            .expect("put");
-        assert_eq!(response.status(), 200, "a synchronous PUT did not complete");
-        let body: Value = response.json().await.expect("json");
-        round_trip.push(started.elapsed().as_secs_f64() * 1e3);
+        let (ms, body) = synchronous_put(&http, &url, &token, &image).await;
+        round_trip.push(ms);
         let id = body["jobId"].as_str().expect("jobId");
         let fields: HashMap<String, u64> = redis::cmd("HGETALL")
             .arg(format!("{prefix}:job:{id}"))
@@ -217,14 +134,7 @@ async fn main() {
     let apalis_samples = apalis_redis_pickup(&redis_url, &prefix, 40).await;
 
     println!("\nlatency over {jobs} small jobs, idle workers (ms)\n");
-    println!(
-        "| {:<48} | {:>5} | {:>8} | {:>8} | {:>8} | {:>8} |",
-        "measure", "n", "p50", "p90", "p99", "max"
-    );
-    println!(
-        "|{:-<50}|{:->7}|{:->10}|{:->10}|{:->10}|{:->10}|",
-        "", "", "", "", "", ""
-    );
+    report_head();
     report("pick-up: accepted -> worker starts", pickup);
     report("round trip: synchronous PUT, local storage", round_trip);
     report("reference: Redis PING round trip", ping);
@@ -240,14 +150,7 @@ async fn main() {
     }
 
     drop(api);
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-    }
+    forget(&mut conn, &prefix).await;
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
@@ -312,16 +215,8 @@ async fn during_bulk_backlog(
             break;
         }
         tokio::time::sleep(IDLE_GAP).await;
-        let started = Instant::now();
-        let response = http
-            .put(url)
-            .bearer_auth(token)
-            .body(image.to_vec())
-            .send()
-            .await
-            .expect("put");
-        assert_eq!(response.status(), 200, "a synchronous PUT did not complete");
-        round_trip.push(started.elapsed().as_secs_f64() * 1e3);
+        let (ms, _) = synchronous_put(http, url, token, image).await;
+        round_trip.push(ms);
     }
     (bulk_jobs, round_trip, photo)
 }

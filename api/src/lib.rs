@@ -13,7 +13,8 @@
 //!   one client address may ask of the API.
 //! - [`body`]: the JSON bodies of the answers, as types.
 //! - [`error`]: every error answer, in one shape.
-//! - [`state`]: what the handlers share.
+//! - [`state`]: what the handlers share; [`time`]: times as the API
+//!   writes them.
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state;
+pub mod time;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +96,11 @@ pub async fn serve(
         public_base_url,
         default_wait: Duration::from_secs(settings.api.default_wait_secs),
         max_upload_bytes: settings.shared.image.max_upload_bytes,
+        import_limits: routes::imports::ImportLimits {
+            max_items: settings.api.import_max_items,
+            max_ndjson_bytes: settings.api.import_max_bytes,
+            max_json_bytes: settings.api.import_max_json_bytes,
+        },
         metrics: avatar_common::metrics::install()
             .inspect_err(|e| tracing::warn!(error = %e, "metrics are not recorded"))
             .ok(),

@@ -64,6 +64,21 @@ pub struct ApiSettings {
     #[arg(long, env = "AVATARS_WORKERS", default_value_t = 0)]
     pub workers: usize,
 
+    /// Most items one import may hold.
+    #[arg(long, env = "AVATARS_IMPORT_MAX_ITEMS", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_max_items: u64,
+
+    /// Largest NDJSON import body, in bytes; it is read as a stream, so
+    /// this bounds the body, not the API's memory.
+    #[arg(long, env = "AVATARS_IMPORT_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub import_max_bytes: u64,
+
+    /// Largest JSON import body, in bytes: it is read whole, so this does
+    /// bound memory; larger imports go as NDJSON.
+    #[arg(long, env = "AVATARS_IMPORT_MAX_JSON_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub import_max_json_bytes: u64,
+
     /// Seconds a PUT waits for its job when the request does not say.
     #[arg(long, env = "AVATARS_DEFAULT_WAIT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=30))]

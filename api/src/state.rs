@@ -8,6 +8,7 @@ use avatar_common::queue::{Completions, JobQueue};
 use avatar_common::storage::Storage;
 
 use crate::auth::Verifier;
+use crate::routes::imports::ImportLimits;
 
 /// Shared by all requests.
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     pub default_wait: Duration,
     /// The largest accepted body, in bytes.
     pub max_upload_bytes: u64,
+    /// What one import may hold.
+    pub import_limits: ImportLimits,
     /// Renders the process's metrics; `None` if another recorder was
     /// installed first.
     pub metrics: Option<PrometheusHandle>,

@@ -3,10 +3,11 @@
 //! its Redis queue and status store, and the storage backends.
 //!
 //! # Layout
-//! - [`user_id`], [`job_id`], [`source_url`], [`object_key`]: newtypes built
+//! - [`user_id`], [`job_id`], [`import_id`], [`source_url`], [`object_key`]: newtypes built
 //!   only through parsing, so a bad value is refused where it enters.
 //! - [`jobs`]: the life of a job: its contract, states, record fields,
 //!   transition scripts and retry rule.
+//! - [`imports`]: bulk imports: their items, counts and record.
 //! - [`backoff`]: the one backoff rule every retry loop uses.
 //! - [`queue`]: the Redis stream that carries jobs, the status store, the
 //!   per-user current-avatar index and the completion events.
@@ -19,6 +20,8 @@
 
 pub mod backoff;
 pub mod idempotency_key;
+pub mod import_id;
+pub mod imports;
 pub mod job_id;
 pub mod jobs;
 pub mod metrics;
@@ -29,9 +32,11 @@ pub mod shutdown;
 pub mod source_url;
 pub mod storage;
 pub mod telemetry;
+mod ulid_id;
 pub mod user_id;
 
 pub use idempotency_key::IdempotencyKey;
+pub use import_id::ImportId;
 pub use job_id::JobId;
 pub use jobs::{Job, JobFailure, JobRecord, JobSource, JobStatus};
 pub use object_key::ObjectKey;

@@ -435,6 +435,65 @@ impl TestApp {
         .await
     }
 
+    /// `POST /imports` with a JSON body, as an admin.
+    pub async fn post_import(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/public/imports"))
+            .bearer_auth(self.admin_token("importer"))
+            .json(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `POST /imports{query}` with an NDJSON body, as an admin.
+    pub async fn post_import_ndjson(
+        &self,
+        query: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/public/imports{query}")))
+            .bearer_auth(self.admin_token("importer"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `GET /imports/{id}{rest}` as an admin, read as JSON.
+    pub async fn get_import(&self, id: &str, rest: &str) -> Value {
+        self.client
+            .get(self.url(&format!("/api/public/imports/{id}{rest}")))
+            .bearer_auth(self.admin_token("importer"))
+            .send()
+            .await
+            .expect("request failed")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Polls the import until every item has ended, and returns its state.
+    /// (See [`import_counts`] for its counts.)
+    pub async fn import_outcome(&self, id: &str) -> Value {
+        super::eventually(
+            Duration::from_secs(90),
+            Duration::from_millis(100),
+            &format!("import {id} did not end"),
+            || async {
+                let import = self.get_import(id, "").await;
+                if import["finishedAt"].is_string() {
+                    Ok(import)
+                } else {
+                    Err(import.to_string())
+                }
+            },
+        )
+        .await
+    }
+
     /// Downloads the avatar whose URL a PUT answered with, and reads it.
     pub async fn stored_avatar(&self, body: &Value) -> super::images::AvatarInfo {
         let url = body["avatarUrl"]
@@ -554,4 +613,23 @@ pub fn worker_binary() -> PathBuf {
             path
         })
         .clone()
+}
+
+/// The counts of an import's state, in the order `queued`, `processing`,
+/// `completed`, `failed`, `skipped`, `cancelled`; `None` when one is
+/// missing.
+pub fn import_counts(import: &Value) -> Option<[u64; 6]> {
+    let mut counts = [0; 6];
+    let names = [
+        "queued",
+        "processing",
+        "completed",
+        "failed",
+        "skipped",
+        "cancelled",
+    ];
+    for (count, name) in counts.iter_mut().zip(names) {
+        *count = import[name].as_u64()?;
+    }
+    Some(counts)
 }

@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`settings`]: flags and `AVATARS_*` variables.
 //! - [`pool`]: the apalis worker with bounded concurrency.
-//! - [`processor`]: one job from source to published avatar.
+//! - [`processor`]: one job from source to published avatar; [`slots`]:
+//!   the conversion slots it converts in, interactive work first.
 //! - [`fetch`] and [`address`]: URL sources, public addresses only;
 //!   [`host_permits`]: at most so many fetches to one host at once.
 //! - [`convert`]: the pipeline on local files, for operators and benchmarks.
@@ -21,6 +22,7 @@ pub mod maintenance;
 pub mod pool;
 pub mod processor;
 pub mod settings;
+pub mod slots;
 
 use anyhow::Context as _;
 use avatar_common::queue;

@@ -1,6 +1,11 @@
 //! The worker pool: an apalis worker that consumes the job stream with
 //! bounded concurrency, run under an apalis monitor that stops it
 //! gracefully; started by `avatar-worker` and by `avatar-api --workers N`.
+//!
+//! A pool of N conversion slots holds up to N + `AVATARS_FETCHES_IN_FLIGHT`
+//! jobs: apalis's concurrency. A job takes a conversion slot only to
+//! convert (see [`crate::slots`]), so the jobs fetching from slow origins
+//! leave the cores to those whose bytes have arrived.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +23,7 @@ use crate::host_permits::HostPermits;
 use crate::maintenance;
 use crate::processor::{Processor, handle};
 use crate::settings::Settings;
+use crate::slots::ConversionSlots;
 
 /// How long one blocking read of the stream waits before looking for
 /// orphaned jobs again; also the longest a stopping worker waits for a read.
@@ -35,6 +41,8 @@ pub async fn run_pool(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let queue = queue.with_fair_share(settings.worker.fair_share());
+    // Jobs held at once: those converting and those fetching or waiting.
+    let held = concurrency + settings.worker.fetches_in_flight;
     let name = format!("worker-{}", ulid::Ulid::generate());
     let consumer = Consumer::new(
         client,
@@ -43,6 +51,8 @@ pub async fn run_pool(
         ConsumerSettings {
             block: BLOCK,
             orphan_after: settings.worker.orphan_after(),
+            // One job slot stays open to interactive work.
+            max_bulk: (held - 1).max(1),
         },
     )
     .await
@@ -53,6 +63,7 @@ pub async fn run_pool(
     let fetch_timeout = Duration::from_secs(worker.fetch_timeout_secs);
     let processor = Arc::new(Processor {
         storage: storage.clone(),
+        queue: queue.clone(),
         fetcher,
         // A permit outlives the longest fetch by the orphan window.
         host_permits: HostPermits::new(
@@ -61,6 +72,7 @@ pub async fn run_pool(
             fetch_timeout + worker.orphan_after(),
         ),
         fetch_patience: fetch_timeout,
+        slots: ConversionSlots::new(concurrency),
         options: avatar_pipeline::Options {
             size: settings.shared.image.avatar_size,
             quality: settings.shared.image.jpeg_quality,
@@ -101,12 +113,12 @@ pub async fn run_pool(
         .register(move |_restarts| {
             WorkerBuilder::new(worker_name.as_str())
                 .backend(StreamBackend::new(consumer.clone(), recorder.clone()))
-                .concurrency(concurrency)
+                .concurrency(held)
                 .data(processor.clone())
                 .build(handle)
         })
         .with_terminator(grace_period(worker.shutdown_grace()));
-    tracing::info!(worker = %name, concurrency, "worker pool started");
+    tracing::info!(worker = %name, conversion_slots = concurrency, jobs_held = held, "worker pool started");
     let signal = async move {
         shutdown.cancelled().await;
         Ok(())

@@ -12,7 +12,7 @@ use std::time::Duration;
 use apalis::prelude::Data;
 use avatar_common::backoff::retry_quickly;
 use avatar_common::jobs::{Attempt, FailureCode, Lane, RetryRules, Transition};
-use avatar_common::queue::{Claim, QueueError, now_ms};
+use avatar_common::queue::{Claim, JobQueue, QueueError, now_ms};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{Job, JobFailure, JobSource, ObjectKey, SourceUrl};
 use avatar_pipeline::{Options, PipelineError};
@@ -21,14 +21,20 @@ use tracing::Instrument;
 
 use crate::fetch::{FetchError, Fetcher};
 use crate::host_permits::HostPermits;
+use crate::slots::ConversionSlots;
 
 /// Runs attempts; shared by all concurrent jobs of a worker pool.
 pub struct Processor {
     pub storage: Storage,
+    /// Where an import item finds the avatar an earlier item of the same
+    /// URL stored.
+    pub queue: JobQueue,
     pub fetcher: Fetcher,
     pub host_permits: HostPermits,
     /// How long a fetch waits for a permit of its host.
     pub fetch_patience: Duration,
+    /// What bounds how many conversions run at once.
+    pub slots: Arc<ConversionSlots>,
     pub options: Options,
     pub rules: RetryRules,
     /// The longest any conversion may take before its job fails; each
@@ -75,15 +81,20 @@ impl Processor {
                 }
                 Err(e) => return Attempt::Faulted(format!("reading the staged source: {e}")),
             },
-            JobSource::Url { url } => match self.fetch(url).await {
-                Ok(bytes) => bytes,
-                Err(Fetched::NoPermit(e)) => {
-                    return Attempt::Faulted(format!("taking a fetch permit: {e}"));
+            JobSource::Url { url } => {
+                if let Some(copied) = self.copy_imported(claim, url).await {
+                    return copied;
                 }
-                Err(Fetched::Failed(e)) => return fetch_failed(job, &e),
-            },
+                match self.fetch(url).await {
+                    Ok(bytes) => bytes,
+                    Err(Fetched::NoPermit(e)) => {
+                        return Attempt::Faulted(format!("taking a fetch permit: {e}"));
+                    }
+                    Err(Fetched::Failed(e)) => return fetch_failed(job, &e),
+                }
+            }
         };
-        let avatar = match self.convert(source).await {
+        let avatar = match self.convert(source, job.lane).await {
             Ok(avatar) => avatar,
             Err(failure) => return Attempt::Rejected(failure),
         };
@@ -96,6 +107,27 @@ impl Processor {
             }
             Ok(()) => Attempt::Stored(key),
             Err(e) => Attempt::Faulted(format!("storing the avatar: {e}")),
+        }
+    }
+
+    /// For an import item whose URL an earlier item of the import already
+    /// made an avatar of: a copy of that avatar under this job's key,
+    /// without fetching or converting. `None` when there is none to copy
+    /// (or it is gone), and the item is made from its URL.
+    async fn copy_imported(&self, claim: &Claim, url: &SourceUrl) -> Option<Attempt> {
+        let import = claim.job.import.as_ref()?;
+        let from = match retry_quickly(|| self.queue.imported_avatar(&import.id, url)).await {
+            Ok(from) => from?,
+            Err(e) => return Some(Attempt::Faulted(format!("reading the import's URLs: {e}"))),
+        };
+        let key = ObjectKey::avatar(claim.stamp, &claim.job.user);
+        match retry_quickly(|| self.storage.copy_avatar(&from, &key)).await {
+            Ok(()) => {
+                tracing::debug!(%from, %key, "copied the avatar of an earlier item with the same URL");
+                Some(Attempt::Stored(key))
+            }
+            Err(StorageError::NotFound(_)) => None,
+            Err(e) => Some(Attempt::Faulted(format!("copying the avatar: {e}"))),
         }
     }
 
@@ -114,21 +146,24 @@ impl Processor {
         fetched.map_err(Fetched::Failed)
     }
 
-    /// Converts on the blocking pool, off the async threads. The job slot
-    /// apalis gave this attempt is what bounds how many run at once.
-    async fn convert(&self, source: Bytes) -> Result<Vec<u8>, JobFailure> {
+    /// Converts on the blocking pool, off the async threads, in one of the
+    /// conversion slots, interactive work first.
+    async fn convert(&self, source: Bytes, lane: Lane) -> Result<Vec<u8>, JobFailure> {
         let options = self.options.clone();
         // Sized from the image; a last resort, since the pipeline refuses
         // what would be too costly before it starts.
         let bound = avatar_pipeline::time_bound(&source, self.convert_timeout);
         let span = tracing::Span::current();
+        let slot = self.slots.acquire(lane).await;
         let work = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            // Held until the conversion ends, even past its time bound.
+            let _slot = slot;
             avatar_pipeline::convert(&source, &options)
         });
         let Ok(converted) = tokio::time::timeout(bound, work).await else {
             // The conversion thread cannot be interrupted; it finishes in the
-            // background, outside the job slots, and its result is dropped.
+            // background, in its slot, and its result is dropped.
             return Err(JobFailure::new(
                 FailureCode::ImageRejected,
                 format!(

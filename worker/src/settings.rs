@@ -57,9 +57,17 @@ pub struct Settings {
 /// How jobs are consumed.
 #[derive(Args, Debug, Clone)]
 pub struct WorkerSettings {
-    /// Jobs run at once by this process; 0 means one per CPU core.
+    /// Images this process converts at once (its conversion slots); 0
+    /// means one per CPU core.
     #[arg(long, env = "AVATARS_CONCURRENCY", default_value_t = 0)]
     pub concurrency: usize,
+
+    /// Jobs this process holds beyond its conversion slots: fetching their
+    /// sources, waiting for a permit of their origin host or for a slot,
+    /// so that slow origins do not leave the cores idle. One of all the
+    /// jobs held is always kept for interactive work.
+    #[arg(long, env = "AVATARS_FETCHES_IN_FLIGHT", default_value_t = 16)]
+    pub fetches_in_flight: usize,
 
     /// Seconds a job may go without its worker's heartbeat before another
     /// worker takes it over (a worker that crashed or was killed).
@@ -173,7 +181,7 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// The number of jobs run at once.
+    /// The number of conversion slots.
     pub fn concurrency(&self) -> usize {
         match self.concurrency {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::time::rfc3339;
 
 pub async fn show(
     State(state): State<Arc<AppState>>,
@@ -42,15 +43,4 @@ pub fn job_body(state: &AppState, record: &JobRecord) -> body::Job {
         created_at: rfc3339(record.created_at),
         updated_at: rfc3339(record.updated_at),
     }
-}
-
-/// The RFC 3339 form of a unix-millisecond time.
-fn rfc3339(ms: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

@@ -4,7 +4,9 @@
 
 pub mod avatar;
 pub mod health;
+pub mod imports;
 pub mod jobs;
+mod lines;
 pub mod metrics;
 mod submit;
 
@@ -59,6 +61,12 @@ pub fn router(
             axum::routing::put(avatar::from_bytes),
         )
         .route("/jobs/{job_id}", get(jobs::show))
+        .route("/imports", axum::routing::post(imports::create))
+        .route(
+            "/imports/{import_id}",
+            get(imports::show).delete(imports::cancel),
+        )
+        .route("/imports/{import_id}/failures", get(imports::failures))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(admission, admission::limit_puts))
         .layer(DefaultBodyLimit::max(body_limit));

@@ -144,6 +144,7 @@ pub async fn submit(
         user,
         source,
         lane: preferences.lane,
+        import: None,
     };
     let idempotency = preferences
         .idempotency_key

@@ -38,6 +38,10 @@ fn main() {
             "a_worker_killed_holding_a_fetch_permit_leaves_no_permit_held",
             || Box::pin(scenarios::killed_worker_holding_a_fetch_permit()),
         ),
+        (
+            "an_import_loses_no_item_to_a_worker_killed_mid_import",
+            || Box::pin(scenarios::killed_worker_mid_import()),
+        ),
         ("sigterm_lets_a_worker_finish_its_job_and_exit_0", || {
             Box::pin(scenarios::sigterm_worker())
         }),

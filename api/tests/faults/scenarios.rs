@@ -811,3 +811,52 @@ pub async fn load() -> Outcome {
     );
     Ok(())
 }
+
+/// A worker is SIGKILLed in the middle of an import; another worker
+/// finishes it, and every item ends completed, with counts that add up.
+pub async fn killed_worker_mid_import() -> Outcome {
+    let mut app = TestApp::builder()
+        .in_process_workers(0)
+        .worker_processes(1)
+        .start()
+        .await;
+    let source = source_server::start(images::png(200, 200), Duration::from_millis(150)).await;
+    let items: Vec<Value> = (0..60)
+        .map(|n| serde_json::json!({"userId": format!("mig-{n}"), "avatarUrl": format!("{source}/slow/{n}")}))
+        .collect();
+    let response = app.post_import(&serde_json::json!({"items": items})).await;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    let id = body["importId"]
+        .as_str()
+        .ok_or_else(|| format!("no importId in {body}"))?
+        .to_owned();
+    wait_for("a third of the import", Duration::from_secs(30), || async {
+        let import = app.get_import(&id, "").await;
+        (import["completed"].as_u64() >= Some(20)).then_some(())
+    })
+    .await?;
+    app.workers[0].kill().map_err(|e| e.to_string())?;
+    let _ = app.workers[0].wait();
+    app.add_worker();
+    let done = wait_for("the import to end", Duration::from_secs(120), || async {
+        let import = app.get_import(&id, "").await;
+        import["finishedAt"].is_string().then_some(import)
+    })
+    .await?;
+    let counts: u64 = crate::support::app::import_counts(&done)
+        .ok_or_else(|| format!("an import without its counts: {done}"))?
+        .iter()
+        .sum();
+    ensure!(
+        done["completed"] == 60 && counts == 60,
+        "the import ended {done}"
+    );
+    for n in 0..60 {
+        let user = format!("mig-{n}");
+        ensure!(
+            current_url(&app, &user).await.is_some(),
+            "{user} has no avatar"
+        );
+    }
+    Ok(())
+}

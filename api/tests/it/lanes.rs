@@ -74,6 +74,48 @@ async fn an_interactive_upload_goes_before_a_queued_bulk_backlog() {
 }
 
 #[tokio::test]
+async fn jobs_waiting_on_a_slow_origin_hold_no_conversion_slot() {
+    let app = TestApp::builder().in_process_workers(1).start().await;
+    let source = source_server::start(images::png(64, 64), Duration::from_secs(4)).await;
+    let mut bulk = Vec::new();
+    for n in 0..3 {
+        let user = format!("slow-origin-{n}");
+        let response = app
+            .put_url(
+                &user,
+                "me",
+                "?wait=0&priority=bulk",
+                &format!("{source}/slow/{n}"),
+            )
+            .await;
+        bulk.push((user.clone(), accepted_id(response).await));
+    }
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        "the bulk jobs did not all start fetching",
+        || async {
+            match source.hits_under("/slow/") {
+                3 => Ok(()),
+                n => Err(format!("{n} of 3 fetching")),
+            }
+        },
+    )
+    .await;
+    // Three fetches at once on one conversion slot, and the slot is free
+    // for the upload while they wait.
+    let upload = app
+        .put_bytes("alice", "me", "?wait=10", images::jpeg(64, 64))
+        .await;
+    assert_eq!(upload.status(), StatusCode::OK);
+    assert_eq!(
+        completed(&app, &bulk).await,
+        0,
+        "the upload waited for a fetch"
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_priority_is_refused_with_400() {
     let app = TestApp::spawn().await;
     let response = app

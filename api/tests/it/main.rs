@@ -12,6 +12,7 @@ mod fair_share;
 mod hostile_images;
 mod hostile_requests;
 mod idempotency;
+mod imports;
 mod jobs;
 mod lanes;
 mod metrics;

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::Lane;
+use crate::imports::ImportItem;
 use crate::{JobId, ObjectKey, SourceUrl, UserId};
 
 /// One request to replace a user's avatar.
@@ -18,6 +19,9 @@ pub struct Job {
     /// Absent in the JSON of an interactive job.
     #[serde(default, skip_serializing_if = "Lane::is_interactive")]
     pub lane: Lane,
+    /// The import this job is an item of, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportItem>,
 }
 
 /// Where a job's source image is.
@@ -99,6 +103,7 @@ mod tests {
                 url: "https://example.com/a.png".parse().expect("valid url"),
             },
             lane: Lane::Bulk,
+            import: None,
         };
         let json = serde_json::to_value(&job).expect("serializes");
         assert_eq!(json["source"]["kind"], "url");

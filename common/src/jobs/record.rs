@@ -19,6 +19,7 @@
 //! | `key` | complete | the stored avatar's object key |
 //! | `error_code`, `error_message` | fail | the [`JobFailure`] |
 //! | `stream` | enqueue | the key of its lane's stream, where a retry or a parked job goes back to |
+//! | `import`, `index`, `url` | import items | the item's import, its place in it and its source URL (see [`crate::imports`]) |
 //!
 //! Attempts that neither ended nor scheduled a retry (`attempts - retries -
 //! 1` at the start of one) were cut short by a dying worker.
@@ -50,6 +51,8 @@ macro_rules! fields {
     };
 }
 
+pub(crate) use fields;
+
 fields! {
     /// Field names of the job record.
     field {
@@ -70,6 +73,9 @@ fields! {
         ERROR_CODE = "error_code",
         ERROR_MESSAGE = "error_message",
         STREAM = "stream",
+        IMPORT = "import",
+        INDEX = "index",
+        URL = "url",
     }
 }
 

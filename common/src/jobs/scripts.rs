@@ -10,8 +10,12 @@
 //! - `F.<field>`, `U.<field>`, `E.<field>`: the field names of the job
 //!   record, the user hash and the stream entry, from [`super::record`];
 //! - `S.<state>`: the [`JobStatus`] names;
-//! - `release_slot(...)`: the release of a user's running slot, shared by
-//!   the scripts that end a job's attempt (see [`LIBRARY`]).
+//! - `I.<field>`, `IK.<part>`, `IS.<state>`: the import record's fields,
+//!   the parts its lists' keys add to its key, and the [`ImportStatus`]
+//!   names, from [`crate::imports`];
+//! - `release_slot(...)` and the `import_...` functions: the release of a
+//!   user's running slot and the bookkeeping of an import's items, shared
+//!   by the scripts that move jobs (see [`LIBRARY`]).
 //!
 //! So a field is renamed in Rust alone, and a script that names a field or
 //! argument that does not exist fails in the first test that runs it.
@@ -21,6 +25,7 @@ use redis::{RedisError, Script};
 
 use super::JobStatus;
 use super::record::{entry_field, field, user_field};
+use crate::imports::{self, ImportStatus};
 
 /// The Lua prelude that names the keys, arguments, fields and states.
 fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
@@ -55,6 +60,14 @@ fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
     lua += &table("F", quoted(field::ALL));
     lua += &table("U", quoted(user_field::ALL));
     lua += &table("E", quoted(entry_field::ALL));
+    lua += &table("I", quoted(imports::field::ALL));
+    lua += &table("IK", quoted(imports::key_part::ALL));
+    lua += &table(
+        "IS",
+        ImportStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), format!("'{}'", s.as_str()))),
+    );
     lua += &table(
         "S",
         JobStatus::ALL
@@ -85,6 +98,108 @@ local function release_slot(running, parked, parked_users, user_id, job_id, cap,
   end
   if redis.call('LLEN', parked) == 0 then
     redis.call('ZREM', parked_users, user_id)
+  end
+end
+
+-- The import record key of the job record `job`, or nil for a job that is
+-- no import item; with the item's index, user and source URL.
+local function import_item(job, import_prefix)
+  local f = redis.call('HMGET', job, F.import, F.index, F.user, F.url)
+  if not f[1] then
+    return nil
+  end
+  return import_prefix .. f[1], f[2], f[3], f[4]
+end
+
+-- Moves one item of the import `imp` from count `from` to count `to`.
+local function import_move(imp, from, to, now)
+  redis.call('HINCRBY', imp, from, -1)
+  redis.call('HINCRBY', imp, to, 1)
+  redis.call('HSET', imp, I.updated, now)
+end
+
+-- Ends the import `imp` once its body is read and none of its items is
+-- queued or processing: it is completed unless it was cancelled, and its
+-- keys expire after `ttl` seconds (0: never).
+local function import_settle(imp, now, ttl)
+  local f = redis.call('HMGET', imp, I.status, I.queued, I.processing, I.open, I.finished)
+  if not f[1] or f[4] or f[5] or tonumber(f[2]) > 0 or tonumber(f[3]) > 0 then
+    return
+  end
+  if f[1] == IS.running then
+    redis.call('HSET', imp, I.status, IS.completed)
+  end
+  redis.call('HSET', imp, I.finished, now, I.updated, now)
+  if tonumber(ttl) > 0 then
+    for _, key in ipairs({imp, imp .. IK.failures, imp .. IK.urls}) do
+      redis.call('EXPIRE', key, ttl)
+    end
+  end
+end
+
+-- Lists a failed item of the import `imp`.
+local function import_failure(imp, index, user_id, url, code, message)
+  local entry = cjson.encode({index = tonumber(index), userId = user_id, avatarUrl = url,
+    error = {code = code, message = message}})
+  redis.call('ZADD', imp .. IK.failures, index, entry)
+end
+
+-- The items waiting for job `job_id`, the first of their URL in `imp`:
+-- the key of their list.
+local function import_after(imp, job_id)
+  return imp .. IK.after .. job_id
+end
+
+-- Sends the items waiting for `job_id` to `stream`, rebuilt from their
+-- records: the first of their URL has stored its avatar.
+local function import_release_after(imp, job_id, record_prefix, stream)
+  local after = import_after(imp, job_id)
+  for _, id in ipairs(redis.call('LRANGE', after, 0, -1)) do
+    local f = redis.call('HMGET', record_prefix .. id, F.job, F.stamp)
+    if f[1] and f[2] then
+      redis.call('XADD', stream, '*', E.job, f[1], E.stamp, f[2])
+    end
+  end
+  redis.call('DEL', after)
+end
+
+-- Ends the items waiting for `job_id` as `status` (failed, with `code`
+-- and `message`, or cancelled). A failed one moves from the queued count;
+-- a cancelled one was counted by the cancel.
+local function import_end_after(imp, job_id, record_prefix, url, status, code, message, now, ttl)
+  local after = import_after(imp, job_id)
+  for _, id in ipairs(redis.call('LRANGE', after, 0, -1)) do
+    local record = record_prefix .. id
+    local f = redis.call('HMGET', record, F.index, F.user)
+    redis.call('HSET', record, F.status, status, F.updated, now)
+    if status == S.failed then
+      redis.call('HSET', record, F.error_code, code, F.error_message, message)
+      import_failure(imp, f[1], f[2], url, code, message)
+      import_move(imp, I.queued, I.failed, now)
+    end
+    if tonumber(ttl) > 0 then
+      redis.call('EXPIRE', record, ttl)
+    end
+  end
+  redis.call('DEL', after)
+end
+
+-- The first item of `url` (job `job_id`) will not store an avatar: the
+-- next item waiting for it takes its place, or the URL is forgotten.
+local function import_pass_on(imp, job_id, url, record_prefix, stream)
+  local after = import_after(imp, job_id)
+  local next_id = redis.call('LPOP', after)
+  if not next_id then
+    redis.call('HDEL', imp .. IK.urls, url)
+    return
+  end
+  redis.call('HSET', imp .. IK.urls, url, next_id)
+  if redis.call('EXISTS', after) == 1 then
+    redis.call('RENAME', after, import_after(imp, next_id))
+  end
+  local f = redis.call('HMGET', record_prefix .. next_id, F.job, F.stamp)
+  if f[1] and f[2] then
+    redis.call('XADD', stream, '*', E.job, f[1], E.stamp, f[2])
   end
 end
 "#;
@@ -156,10 +271,13 @@ script! {
 script! {
     /// Marks a job as being processed and counts the attempt, unless its
     /// user already runs `cap` jobs: then the job is parked until one of
-    /// them ends, and its entry acknowledged. Returns `(attempts, retries,
-    /// retry_from, accepted_us)`, with attempts -1 for a parked job.
+    /// them ends, and its entry acknowledged. An import item ends here
+    /// instead when its import was cancelled, or when it may only fill a
+    /// missing avatar and its user has one. Returns `(attempts, retries,
+    /// retry_from, accepted_us)`, with attempts -1 for a parked job, -2 for
+    /// a cancelled one and -3 for a skipped one.
     Start<'a>("lua/start.lua") -> (i64, u32, u64, u64) {
-        keys { job, stream, running, parked, parked_users }
+        keys { job, user, stream, running, parked, parked_users }
         args {
             now_ms: u64,
             now_us: u64,
@@ -174,6 +292,10 @@ script! {
             /// How long a running job counts against the cap without
             /// ending (a worker that died), in ms.
             lease_ms: u64,
+            record_prefix: &'a str,
+            import_prefix: &'a str,
+            /// Lifetime of a record that ends here; 0 keeps it.
+            record_ttl_secs: u64,
         }
     }
 }
@@ -200,6 +322,7 @@ script! {
             channel: &'a str,
             /// When the avatar no longer current may be deleted (unix ms).
             delete_after_ms: u64,
+            import_prefix: &'a str,
         }
     }
 }
@@ -221,6 +344,7 @@ script! {
             record_ttl_secs: u64,
             job_id: &'a str,
             channel: &'a str,
+            import_prefix: &'a str,
         }
     }
 }
@@ -239,6 +363,8 @@ script! {
             job_id: &'a str,
             now_ms: u64,
             reason: &'a str,
+            import_prefix: &'a str,
+            record_ttl_secs: u64,
         }
     }
 }
@@ -291,6 +417,49 @@ script! {
             now_ms: u64,
             lease_ms: u64,
             limit: u32,
+        }
+    }
+}
+
+script! {
+    /// Accepts a batch of an import's items, in index order (see
+    /// `import_items.lua` for the layout of `items`). Returns how many
+    /// became jobs.
+    ImportItems<'a>("lua/import_items.lua") -> u64 {
+        keys { import, stream, failures, urls }
+        args {
+            import_id: &'a str,
+            now_ms: u64,
+            now_us: u64,
+            user_prefix: &'a str,
+            record_prefix: &'a str,
+        }
+        rest {
+            /// Six values per item.
+            items: &'a [String]
+        }
+    }
+}
+
+script! {
+    /// Marks an import's body as read whole; returns its total.
+    ImportSeal<'a>("lua/import_seal.lua") -> u64 {
+        keys { import }
+        args {
+            now_ms: u64,
+            record_ttl_secs: u64,
+        }
+    }
+}
+
+script! {
+    /// Cancels an import's items not yet started. Returns 0 when there is
+    /// no such import.
+    ImportCancel<'a>("lua/import_cancel.lua") -> u8 {
+        keys { import }
+        args {
+            now_ms: u64,
+            record_ttl_secs: u64,
         }
     }
 }

@@ -18,16 +18,22 @@ pub enum JobStatus {
     Completed,
     /// Ended without one.
     Failed,
+    /// An import item whose import was cancelled before it started.
+    Cancelled,
+    /// An import item of `mode=missing` whose user already had an avatar.
+    Skipped,
 }
 
 impl JobStatus {
     /// Every state, for the Lua scripts' table of names.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Queued,
         Self::Processing,
         Self::RetryLater,
         Self::Completed,
         Self::Failed,
+        Self::Cancelled,
+        Self::Skipped,
     ];
 
     /// The name stored in the job record.
@@ -38,6 +44,8 @@ impl JobStatus {
             Self::RetryLater => "retry_later",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Skipped => "skipped",
         }
     }
 
@@ -52,7 +60,10 @@ impl JobStatus {
 
     /// Whether the job has ended.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::Skipped
+        )
     }
 }
 

@@ -51,7 +51,7 @@ use redis::streams::{
 use super::connect::{COMMAND_TIMEOUT, connect};
 use super::keys::CONSUMER_GROUP;
 use super::recorder::Recorder;
-use super::{JobQueue, QueueError};
+use super::{JobQueue, QueueError, Start};
 use crate::backoff::RECONNECT;
 use crate::jobs::record::entry_field;
 use crate::jobs::scripts::HandBack;
@@ -66,6 +66,9 @@ fn read_pause(failures: u32) -> Duration {
     }
 }
 
+/// The longest blocking read while the bulk lane is closed to a consumer.
+const CLOSED_LANE_BLOCK: Duration = Duration::from_millis(100);
+
 /// How a consumer reads the stream.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -74,6 +77,9 @@ pub struct ConsumerSettings {
     /// How long a job may go without a heartbeat before another worker
     /// takes it over.
     pub orphan_after: Duration,
+    /// Most bulk jobs this consumer holds at once: fewer than the worker's
+    /// job slots, so that one is always left for interactive work.
+    pub max_bulk: usize,
 }
 
 /// One named reader of the job stream, shared by its backend and the jobs it
@@ -118,12 +124,30 @@ impl Consumer {
         self.try_next().await
     }
 
+    /// The lanes this consumer reads now: interactive always, bulk while
+    /// it holds fewer bulk jobs than its cap.
+    fn open_lanes(&self) -> &'static [Lane] {
+        let bulk = self
+            .lock_in_flight()
+            .iter()
+            .filter(|(lane, _)| *lane == Lane::Bulk)
+            .count();
+        if bulk < self.settings.max_bulk {
+            &Lane::ALL
+        } else {
+            &[Lane::Interactive]
+        }
+    }
+
     /// The next job, interactive work first: one look for an orphaned
-    /// job in each lane, then one read of each lane without waiting, then
-    /// one blocking read of both.
+    /// job in each open lane, then one read of each without waiting, then
+    /// one blocking read of them all. With the bulk lane closed, the
+    /// blocking read is short, so that a bulk job is read soon after one
+    /// ends.
     async fn try_next(self: &Arc<Self>) -> Result<Option<Claim>, QueueError> {
         let mut conn = self.blocking.clone();
-        for lane in Lane::ALL {
+        let lanes = self.open_lanes();
+        for &lane in lanes {
             let orphans: StreamAutoClaimReply = conn
                 .xautoclaim_options(
                     self.queue.keys().stream(lane),
@@ -142,7 +166,7 @@ impl Consumer {
         let waiting = StreamReadOptions::default()
             .group(CONSUMER_GROUP, &self.name)
             .count(1);
-        for lane in Lane::ALL {
+        for &lane in lanes {
             let reply: Option<StreamReadReply> = conn
                 .xread_options(&[self.queue.keys().stream(lane)], &[">"], &waiting)
                 .await?;
@@ -150,10 +174,17 @@ impl Consumer {
                 return self.deliver(lane, entry).await;
             }
         }
-        let blocking = waiting.block(self.settings.block.as_millis() as usize);
-        let streams = Lane::ALL.map(|lane| self.queue.keys().stream(lane));
-        let reply: Option<StreamReadReply> =
-            conn.xread_options(&streams, &[">", ">"], &blocking).await?;
+        let block = match lanes.len() {
+            n if n == Lane::ALL.len() => self.settings.block,
+            _ => self.settings.block.min(CLOSED_LANE_BLOCK),
+        };
+        let blocking = waiting.block(block.as_millis() as usize);
+        let streams: Vec<String> = lanes
+            .iter()
+            .map(|&lane| self.queue.keys().stream(lane))
+            .collect();
+        let ids = vec![">"; streams.len()];
+        let reply: Option<StreamReadReply> = conn.xread_options(&streams, &ids, &blocking).await?;
         // Both lanes can answer one read; the first is taken, in lane
         // order, and the others go back to the end of their streams.
         let mut taken = None;
@@ -214,9 +245,20 @@ impl Consumer {
             entry: entry.id,
             consumer: Arc::clone(self),
         });
-        let Some(started) = self.queue.start(&job, &held.entry).await? else {
-            tracing::debug!(job_id = %job.id, user_id = %job.user, "parked: the user runs as many jobs as the fair share allows");
-            return Ok(None);
+        let started = match self.queue.start(&job, &held.entry).await? {
+            Start::Began(started) => started,
+            Start::Parked => {
+                tracing::debug!(job_id = %job.id, user_id = %job.user, "parked: the user runs as many jobs as the fair share allows");
+                return Ok(None);
+            }
+            Start::Cancelled => {
+                tracing::debug!(job_id = %job.id, user_id = %job.user, "cancelled with its import");
+                return Ok(None);
+            }
+            Start::Skipped => {
+                tracing::debug!(job_id = %job.id, user_id = %job.user, "skipped: the user has an avatar and the import fills only missing ones");
+                return Ok(None);
+            }
         };
         if started.attempts == 1 {
             metrics::job_waited(lane, started.waited);

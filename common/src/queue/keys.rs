@@ -1,8 +1,9 @@
 //! `Keys`: the names of every Redis key the service uses, all under one
 //! prefix so that deployments (and tests) can share a Redis server.
 
+use crate::imports::key_part;
 use crate::jobs::Lane;
-use crate::{IdempotencyKey, JobId, UserId};
+use crate::{IdempotencyKey, ImportId, JobId, UserId};
 
 /// The consumer group every worker reads the job stream through.
 pub const CONSUMER_GROUP: &str = "workers";
@@ -35,7 +36,12 @@ impl Keys {
 
     /// A user's current avatar and last accepted update.
     pub fn user(&self, user: &UserId) -> String {
-        format!("{}:user:{user}", self.prefix)
+        format!("{}{user}", self.user_prefix())
+    }
+
+    /// The prefix of the user hashes; a hash's key is this plus the user id.
+    pub fn user_prefix(&self) -> String {
+        format!("{}:user:", self.prefix)
     }
 
     /// The user's running jobs, scored by when their lease runs out (unix
@@ -72,6 +78,27 @@ impl Keys {
     /// The prefix of job records; a record's key is this plus the job id.
     pub fn job_prefix(&self) -> String {
         format!("{}:job:", self.prefix)
+    }
+
+    /// An import's record.
+    pub fn import(&self, id: &ImportId) -> String {
+        format!("{}{id}", self.import_prefix())
+    }
+
+    /// The prefix of import records; the keys of an import's lists are its
+    /// record's key plus a [`key_part`].
+    pub fn import_prefix(&self) -> String {
+        format!("{}:import:", self.prefix)
+    }
+
+    /// An import's failed items, scored by index.
+    pub fn import_failures(&self, id: &ImportId) -> String {
+        format!("{}{}", self.import(id), key_part::FAILURES)
+    }
+
+    /// An import's source URLs and the item that first named each.
+    pub fn import_urls(&self, id: &ImportId) -> String {
+        format!("{}{}", self.import(id), key_part::URLS)
     }
 
     /// Jobs waiting to be retried, scored by when (unix ms).

@@ -9,6 +9,7 @@ mod backend;
 mod completions;
 mod connect;
 mod error;
+mod imports;
 mod keys;
 mod recorder;
 mod store;
@@ -17,9 +18,10 @@ pub use backend::{Claim, Consumer, ConsumerSettings, StreamBackend};
 pub use completions::Completions;
 pub use connect::connect;
 pub use error::QueueError;
+pub use imports::{FailuresPage, ImportEntry};
 pub use keys::Keys;
 pub use recorder::Recorder;
-pub use store::{Accepted, CurrentAvatar, FairShare, JobQueue, now_ms, now_us};
+pub use store::{Accepted, CurrentAvatar, FairShare, JobQueue, Start, now_ms, now_us};
 
 /// Opens the queue the settings name, checking that Redis answers; the
 /// error says which setting to fix, with no password in it.

@@ -11,7 +11,7 @@ use super::keys::CONSUMER_GROUP;
 use super::{Keys, QueueError};
 use crate::jobs::record::{field, user_field};
 use crate::jobs::scripts::{
-    AcquireHost, Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start,
+    AcquireHost, Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start as StartScript,
 };
 use crate::jobs::{FailureCode, Lane, Started};
 use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, UserId};
@@ -27,6 +27,21 @@ pub struct Accepted {
     pub stamp: u64,
     /// Whether an earlier job with the same idempotency key was returned.
     pub repeated: bool,
+}
+
+/// What [`JobQueue::start`] did with a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// An attempt began.
+    Began(Started),
+    /// Its user is at the cap of the fair share: the job was parked until
+    /// one of theirs ends, and its entry acknowledged.
+    Parked,
+    /// An import item whose import was cancelled: it ended so.
+    Cancelled,
+    /// An import item that may only fill a missing avatar, for a user who
+    /// has one: it ended as skipped.
+    Skipped,
 }
 
 /// A user's current avatar.
@@ -185,12 +200,12 @@ impl JobQueue {
     }
 
     /// Marks the job of stream entry `entry` as being processed and counts
-    /// the attempt; `None` when its user is at the cap of the fair share,
-    /// and the job was parked instead (its entry acknowledged).
-    pub async fn start(&self, job: &Job, entry: &str) -> Result<Option<Started>, QueueError> {
+    /// the attempt, unless it does not run now (see [`Start`]).
+    pub async fn start(&self, job: &Job, entry: &str) -> Result<Start, QueueError> {
         let now = now_us();
-        let (attempts, retries, retry_from, accepted_us) = Start {
+        let (attempts, retries, retry_from, accepted_us) = StartScript {
             job: &self.keys.job(&job.id),
+            user: &self.keys.user(&job.user),
             stream: &self.keys.stream(job.lane),
             running: &self.keys.running(&job.user),
             parked: &self.keys.parked(&job.user),
@@ -204,18 +219,25 @@ impl JobQueue {
             user_id: job.user.as_str(),
             cap: self.fair.max_running,
             lease_ms: self.fair.lease.as_millis() as u64,
+            record_prefix: &self.keys.job_prefix(),
+            import_prefix: &self.keys.import_prefix(),
+            record_ttl_secs: self.record_ttl.as_secs(),
         }
         .invoke(&mut self.conn.clone())
         .await?;
-        let Ok(attempts) = u32::try_from(attempts) else {
-            return Ok(None);
-        };
-        Ok(Some(Started {
-            attempts,
-            retries,
-            waited: Duration::from_micros(now.saturating_sub(accepted_us)),
-            retry_from,
-        }))
+        Ok(match attempts {
+            -1 => Start::Parked,
+            -2 => Start::Cancelled,
+            -3 => Start::Skipped,
+            attempts => Start::Began(Started {
+                attempts: u32::try_from(attempts).map_err(|_| {
+                    QueueError::Corrupt(format!("job {} has {attempts} attempts", job.id))
+                })?,
+                retries,
+                waited: Duration::from_micros(now.saturating_sub(accepted_us)),
+                retry_from,
+            }),
+        })
     }
 
     /// Takes a fetch permit of `host` for `member`, held at most `lease`,
@@ -302,6 +324,7 @@ impl JobQueue {
             job_id: &job.id.to_string(),
             channel: &self.keys.finished_channel(),
             delete_after_ms: now + retention.as_millis() as u64,
+            import_prefix: &self.keys.import_prefix(),
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -333,6 +356,7 @@ impl JobQueue {
             record_ttl_secs: self.record_ttl.as_secs(),
             job_id: &job.id.to_string(),
             channel: &self.keys.finished_channel(),
+            import_prefix: &self.keys.import_prefix(),
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -364,6 +388,8 @@ impl JobQueue {
             job_id: &job.id.to_string(),
             now_ms: now,
             reason,
+            import_prefix: &self.keys.import_prefix(),
+            record_ttl_secs: self.record_ttl.as_secs(),
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -460,6 +486,10 @@ impl JobQueue {
             let ms: u64 = entry.id.split('-').next()?.parse().ok()?;
             Some(Duration::from_millis(now_ms().saturating_sub(ms)))
         }))
+    }
+
+    pub(crate) fn record_ttl(&self) -> Duration {
+        self.record_ttl
     }
 
     pub(crate) fn connection(&self) -> ConnectionManager {

@@ -69,6 +69,18 @@ impl Storage {
         }
     }
 
+    /// Writes a copy of the avatar under `from` to `to`, inside the store
+    /// (a server-side copy on S3).
+    pub async fn copy_avatar(&self, from: &ObjectKey, to: &ObjectKey) -> Result<(), StorageError> {
+        match self {
+            Self::S3(s) => s.copy_avatar(from, to).await,
+            Self::Local(l) => {
+                let body = l.get(from).await?;
+                l.put(to, body, ObjectKind::Avatar).await
+            }
+        }
+    }
+
     /// Removes the object under `key`; a missing object is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         match self {

@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::MetadataDirective;
 use bytes::Bytes;
 
 use super::{AVATAR_CACHE_CONTROL, ObjectKind, StorageError};
@@ -81,6 +82,22 @@ impl S3Storage {
             ObjectKind::Staged => request.content_type("application/octet-stream"),
         };
         request.send().await.map_err(|e| self.error(e, key))?;
+        Ok(())
+    }
+
+    pub async fn copy_avatar(&self, from: &ObjectKey, to: &ObjectKey) -> Result<(), StorageError> {
+        // Object keys hold only characters that need no escaping.
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{}", self.bucket, from.as_str()))
+            .key(to.as_str())
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type("image/jpeg")
+            .cache_control(AVATAR_CACHE_CONTROL)
+            .send()
+            .await
+            .map_err(|e| self.error(e, from))?;
         Ok(())
     }
 

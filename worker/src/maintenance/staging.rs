@@ -56,7 +56,7 @@ pub(super) async fn sweep(queue: &JobQueue, storage: &Storage, retention: Durati
         let left_behind = match queue.record(&job).await {
             Ok(None) => true,
             Ok(Some(record)) => match record.status {
-                JobStatus::Completed => true,
+                JobStatus::Completed | JobStatus::Cancelled | JobStatus::Skipped => true,
                 JobStatus::Failed => record
                     .error
                     .is_none_or(|e| e.code != FailureCode::Unavailable),

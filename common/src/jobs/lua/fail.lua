@@ -1,14 +1,34 @@
 -- Record a failed job, acknowledge its stream entry and announce it. Failed
--- jobs are indexed so that an operator can queue them again.
+-- jobs are indexed so that an operator can queue them again; a failed
+-- import item is listed among its import's failures instead, and the items
+-- waiting for it, the first of their URL, fail with it.
 redis.call('HSET', K.job, F.status, S.failed, F.error_code, A.code,
   F.error_message, A.message, F.updated, A.now_ms)
 if tonumber(A.record_ttl_secs) > 0 then
   redis.call('EXPIRE', K.job, A.record_ttl_secs)
 end
-redis.call('ZADD', K.failed, A.now_ms, A.job_id)
+local imp, index, user_id, url = import_item(K.job, A.import_prefix)
+if not imp then
+  redis.call('ZADD', K.failed, A.now_ms, A.job_id)
+end
 redis.call('XACK', K.stream, A.group, A.entry)
 redis.call('XDEL', K.stream, A.entry)
 release_slot(K.running, K.parked, K.parked_users, A.user_id, A.job_id, A.cap, A.now_ms,
   K.stream, A.record_prefix)
+if imp then
+  import_move(imp, I.processing, I.failed, A.now_ms)
+  import_failure(imp, index, user_id, url, A.code, A.message)
+  if redis.call('HGET', imp .. IK.urls, url) == A.job_id then
+    redis.call('HDEL', imp .. IK.urls, url)
+    -- Once cancelled, they were counted as cancelled already.
+    local as = S.failed
+    if redis.call('HGET', imp, I.status) ~= IS.running then
+      as = S.cancelled
+    end
+    import_end_after(imp, A.job_id, A.record_prefix, url, as, A.code, A.message,
+      A.now_ms, A.record_ttl_secs)
+  end
+  import_settle(imp, A.now_ms, A.record_ttl_secs)
+end
 redis.call('PUBLISH', A.channel, A.job_id)
 return 1

@@ -1,0 +1,360 @@
+//! Bulk imports through the whole service, next to references in the same
+//! run. Needs `AVATARS_TEST_CORPUS` (its `photos/`: the phone photos).
+//!
+//! Starts the release `avatar-api --workers 0`, one `avatar-worker` with a
+//! conversion slot per core, local storage under `/dev/shm` (so the disk is
+//! not what is measured), the Redis at `AVATARS_BENCH_REDIS_URL`, and a
+//! local origin that serves the corpus photos at `/photo/{n}` (photo `n`
+//! modulo their number: every item has a URL of its own, so none is
+//! converted once for many), and reports:
+//!
+//! 1. the interactive round trip (a synchronous PUT of a small JPEG),
+//!    idle and while an import of `AVATARS_BENCH_IMPORT_ITEMS` (default
+//!    10,000) photos is being processed, for `AVATARS_BENCH_BACKLOG_SECS`
+//!    (default 60), next to one photo's conversion alone: the goal is a
+//!    p99 within the idle p99 plus one photo conversion;
+//! 2. import throughput, items/s from `POST /imports` to the last item's
+//!    end, for `AVATARS_BENCH_IMPORT_ITEMS` URL items with the origin
+//!    answering at once and after 300 ms, next to the bare pipeline:
+//!    `avatar-worker convert` run once per core over the same photos;
+//! 3. accepting an NDJSON import of `AVATARS_BENCH_ACCEPT_ITEMS` (default
+//!    100,000) items on an API of its own: seconds, and the API's peak RSS
+//!    before and after.
+//!
+//! Run with `cargo bench -p avatar-api --bench imports`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Killed, SECRET, admin_token, forget, report, report_head, small_jpeg, token};
+
+/// The origin's host limit for the throughput runs: high enough that the
+/// 300 ms origin is not throttled by it (the default of 8 allows at most
+/// 8 / 0.3 s ≈ 27 fetches a second).
+const PER_HOST: &str = "64";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An API (and maybe a worker) on one Redis prefix.
+struct Service {
+    base: String,
+    api: Killed,
+    _worker: Option<Killed>,
+}
+
+impl Service {
+    async fn start(
+        http: &reqwest::Client,
+        redis_url: &str,
+        prefix: &str,
+        data_dir: &Path,
+        with_worker: bool,
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let env = [
+            ("AVATARS_JWT_SECRET", SECRET),
+            ("AVATARS_REDIS_URL", redis_url),
+            ("AVATARS_REDIS_PREFIX", prefix),
+            ("AVATARS_DATA_DIR", data_dir.to_str().expect("a UTF-8 path")),
+            ("AVATARS_LOG", "warn"),
+            ("AVATARS_USER_RATE_PER_MINUTE", "0"),
+            ("AVATARS_ALLOW_PRIVATE_SOURCES", "true"),
+            ("AVATARS_FETCH_ALLOWED_PORTS", "any"),
+            ("AVATARS_FETCH_PER_HOST_CONCURRENCY", PER_HOST),
+        ];
+        let api = Killed(
+            Command::new(avatar_testkit::app::api_binary())
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "0"])
+                .envs(env)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("cannot start avatar-api"),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        support::wait_ready(http, &base).await;
+        let worker = with_worker.then(|| {
+            Killed(
+                Command::new(avatar_testkit::app::worker_binary())
+                    .envs(env)
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("cannot start avatar-worker"),
+            )
+        });
+        Self {
+            base,
+            api,
+            _worker: worker,
+        }
+    }
+
+    /// Posts an NDJSON import of `items` photos from `origin`, for users
+    /// named after `tag`; returns its id.
+    async fn import(&self, http: &reqwest::Client, origin: &str, tag: &str, items: u64) -> String {
+        let body: String = (0..items)
+            .map(|n| {
+                format!(
+                    "{}\n",
+                    json!({"userId": format!("{tag}-{n}"), "avatarUrl": format!("{origin}/photo/{n}")})
+                )
+            })
+            .collect();
+        let response = http
+            .post(format!("{}/api/public/imports", self.base))
+            .bearer_auth(admin_token("bench-importer"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .expect("post import");
+        assert_eq!(response.status(), 202, "the import was not accepted");
+        let body: Value = response.json().await.expect("json");
+        body["importId"].as_str().expect("importId").to_owned()
+    }
+
+    async fn import_state(&self, http: &reqwest::Client, id: &str) -> Value {
+        http.get(format!("{}/api/public/imports/{id}", self.base))
+            .bearer_auth(admin_token("bench-importer"))
+            .send()
+            .await
+            .expect("get import")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn until_finished(&self, http: &reqwest::Client, id: &str) -> Value {
+        loop {
+            let state = self.import_state(http, id).await;
+            if state["finishedAt"].is_string() {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn cancel(&self, http: &reqwest::Client, id: &str) {
+        let response = http
+            .delete(format!("{}/api/public/imports/{id}", self.base))
+            .bearer_auth(admin_token("bench-importer"))
+            .send()
+            .await
+            .expect("cancel");
+        assert_eq!(response.status(), 200);
+    }
+
+    /// `n` synchronous PUTs of a small JPEG, one after another, or as many
+    /// as fit in `within`: their round trips in ms.
+    async fn round_trips(&self, http: &reqwest::Client, n: usize, within: Duration) -> Vec<f64> {
+        let (image, token) = (small_jpeg(), token("bench-user"));
+        let url = format!("{}/api/public/user/me/avatarBytes", self.base);
+        let deadline = Instant::now() + within;
+        let mut samples = Vec::new();
+        while samples.len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let (ms, _) = support::synchronous_put(http, &url, &token, &image).await;
+            samples.push(ms);
+        }
+        samples
+    }
+
+    /// The API's peak resident memory so far, in MiB.
+    fn api_peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.api.0.id()))
+            .expect("the API's /proc status");
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        kib / 1024.0
+    }
+}
+
+/// Photos per second of `avatar-worker convert`, one process per core,
+/// each converting every photo `rounds` times.
+fn bare_pipeline(photos: &[PathBuf], cores: usize, rounds: usize, out: &Path) -> f64 {
+    let files: Vec<&PathBuf> = photos.iter().cycle().take(photos.len() * rounds).collect();
+    let started = Instant::now();
+    let children: Vec<Killed> = (0..cores)
+        .map(|core| {
+            let dir = out.join(format!("bare-{core}"));
+            std::fs::create_dir_all(&dir).expect("out dir");
+            Killed(
+                Command::new(avatar_testkit::app::worker_binary())
+                    .arg("convert")
+                    .arg("-o")
+                    .arg(&dir)
+                    .args(&files)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("avatar-worker convert"),
+            )
+        })
+        .collect();
+    for mut child in children {
+        let status = child.0.wait().expect("wait");
+        assert!(status.success(), "avatar-worker convert failed");
+    }
+    (files.len() * cores) as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let corpus = avatar_testkit::corpus::dir("the import benchmark")
+        .expect("set AVATARS_TEST_CORPUS to the corpus folder");
+    let redis_url = std::env::var("AVATARS_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let items = env_number("AVATARS_BENCH_IMPORT_ITEMS", 10_000);
+    let backlog = Duration::from_secs(env_number("AVATARS_BENCH_BACKLOG_SECS", 60));
+    let accept_items = env_number("AVATARS_BENCH_ACCEPT_ITEMS", 100_000);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(corpus.join("photos"))
+        .expect("the corpus's photos")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    photos.sort();
+    let photo_bytes: Vec<Vec<u8>> = photos
+        .iter()
+        .map(|p| std::fs::read(p).expect("a photo"))
+        .collect();
+    let options = avatar_pipeline::Options::default();
+    let one_photo: Vec<f64> = photo_bytes
+        .iter()
+        .map(|bytes| {
+            let started = Instant::now();
+            avatar_pipeline::convert(bytes, &options).expect("a photo converts");
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+
+    let prefix = format!("bench-{}", ulid::Ulid::generate());
+    let shm = Path::new("/dev/shm");
+    let root = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let data_dir = root.join(&prefix);
+    let http = reqwest::Client::new();
+    let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+
+    let bare = bare_pipeline(&photos, cores, 4, &data_dir);
+
+    let service = Service::start(&http, &redis_url, &prefix, &data_dir, true).await;
+    let instant =
+        avatar_testkit::source_server::start_many(photo_bytes.clone(), Duration::ZERO).await;
+    let slow =
+        avatar_testkit::source_server::start_many(photo_bytes, Duration::from_millis(300)).await;
+
+    // 1. The interactive round trip, idle and behind a bulk backlog.
+    service
+        .round_trips(&http, 20, Duration::from_secs(10))
+        .await;
+    let idle = service
+        .round_trips(&http, 500, Duration::from_secs(60))
+        .await;
+    let backlog_id = service
+        .import(&http, &instant.to_string(), "backlog", items)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let behind = service.round_trips(&http, usize::MAX, backlog).await;
+    let state = service.import_state(&http, &backlog_id).await;
+    let converted_meanwhile = state["completed"].as_u64().unwrap_or_default();
+    service.cancel(&http, &backlog_id).await;
+    service.until_finished(&http, &backlog_id).await;
+
+    // 2. Import throughput at two origin latencies.
+    let mut throughput = Vec::new();
+    for (name, origin) in [("0 ms", &instant), ("300 ms", &slow)] {
+        let started = Instant::now();
+        let id = service
+            .import(
+                &http,
+                &origin.to_string(),
+                &format!("run-{}", name.replace(' ', "")),
+                items,
+            )
+            .await;
+        let done = service.until_finished(&http, &id).await;
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(done["completed"].as_u64(), Some(items), "{done}");
+        throughput.push((name, items as f64 / secs, secs));
+    }
+    drop(service);
+
+    // 3. Accepting a large NDJSON import, on an API of its own.
+    let accept_prefix = format!("{prefix}-accept");
+    let acceptor = Service::start(&http, &redis_url, &accept_prefix, &data_dir, false).await;
+    let rss_before = acceptor.api_peak_rss_mib();
+    let started = Instant::now();
+    let accept_id = acceptor
+        .import(&http, &instant.to_string(), "accept", accept_items)
+        .await;
+    let accept_secs = started.elapsed().as_secs_f64();
+    let rss_after = acceptor.api_peak_rss_mib();
+    acceptor.cancel(&http, &accept_id).await;
+    drop(acceptor);
+
+    println!("\ninteractive round trip (ms), {cores} conversion slots\n");
+    report_head();
+    report("round trip: synchronous PUT, idle", idle);
+    report(
+        &format!("round trip: behind a {items}-photo import"),
+        behind,
+    );
+    report("reference: one photo's conversion alone", one_photo);
+    println!("\n({converted_meanwhile} photos of the backlog converted meanwhile)");
+
+    println!(
+        "\nimport throughput, {items} URL items of {} photos\n",
+        photos.len()
+    );
+    println!(
+        "| {:<40} | {:>9} | {:>8} | {:>11} |",
+        "run", "items/s", "seconds", "of bare"
+    );
+    println!("|{:-<42}|{:->11}|{:->10}|{:->13}|", "", "", "", "");
+    println!(
+        "| {:<40} | {:>9.1} | {:>8} | {:>11} |",
+        format!("bare pipeline, {cores} × avatar-worker convert"),
+        bare,
+        "",
+        "100 %"
+    );
+    for (name, rate, secs) in throughput {
+        println!(
+            "| {:<40} | {:>9.1} | {:>8.1} | {:>9.0} % |",
+            format!("import, origin answering in {name}"),
+            rate,
+            secs,
+            rate / bare * 100.0
+        );
+    }
+
+    println!(
+        "\naccepting an NDJSON import of {accept_items} items: {accept_secs:.1} s ({:.0} items/s); API peak RSS {rss_before:.1} MiB before, {rss_after:.1} MiB after",
+        accept_items as f64 / accept_secs
+    );
+
+    forget(&mut conn, &prefix).await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

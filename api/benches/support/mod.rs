@@ -1,0 +1,137 @@
+//! What the service benchmarks share: tokens, processes killed on drop,
+//! and the percentile table they print.
+
+// Each benchmark uses a part of what is here.
+#![allow(dead_code)]
+
+use std::process::Child;
+
+use serde_json::{Value, json};
+
+/// The HS256 key every benchmark's API is started with.
+pub const SECRET: &str = "benchmark-secret-0123456789abcdef";
+
+/// A child process killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Prints the table head that [`report`] rows go under.
+pub fn report_head() {
+    println!(
+        "| {:<48} | {:>5} | {:>8} | {:>8} | {:>8} | {:>8} |",
+        "measure", "n", "p50", "p90", "p99", "max"
+    );
+    println!(
+        "|{:-<50}|{:->7}|{:->10}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", "", ""
+    );
+}
+
+/// One row: the count and percentiles of `samples`.
+pub fn report(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "| {name:<48} | {:>5} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} |",
+        samples.len(),
+        percentile(&samples, 50.0),
+        percentile(&samples, 90.0),
+        percentile(&samples, 99.0),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+pub fn token(sub: &str) -> String {
+    sign(json!({"sub": sub, "exp": in_an_hour()}))
+}
+
+pub fn admin_token(sub: &str) -> String {
+    sign(json!({"sub": sub, "exp": in_an_hour(), "scope": "avatars:admin"}))
+}
+
+fn in_an_hour() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600
+}
+
+fn sign(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// A 64×64 JPEG: the image of the interactive round trips.
+pub fn small_jpeg() -> Vec<u8> {
+    let image = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+/// Waits until the API at `base` is ready.
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "avatar-api did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Deletes every key under `prefix`.
+pub async fn forget(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    for chunk in keys.chunks(1000) {
+        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(conn).await;
+    }
+}
+
+/// One synchronous PUT of `image` to `url`, which must complete: its
+/// round trip in ms, and its answer.
+pub async fn synchronous_put(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    image: &[u8],
+) -> (f64, Value) {
+    let started = std::time::Instant::now();
+    let response = http
+        .put(url)
+        .bearer_auth(token)
+        .body(image.to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200, "a synchronous PUT did not complete");
+    let body: Value = response.json().await.expect("json");
+    (started.elapsed().as_secs_f64() * 1e3, body)
+}

@@ -1,0 +1,554 @@
+//! `/imports`: bulk imports for platforms bringing in avatars by the
+//! hundred thousand. `POST` reads a JSON or NDJSON body of `{userId,
+//! avatarUrl}` items and accepts them in batches as it reads, so an NDJSON
+//! body of any length takes the memory of one batch and one line; `GET`
+//! shows the counts, `GET .../failures` pages through the failed items, and
+//! `DELETE` cancels what has not started. Admin scope only.
+
+use std::sync::Arc;
+
+use avatar_common::imports::{ImportError, ImportFailure, ImportMode, ImportRecord};
+use avatar_common::queue::ImportEntry;
+use avatar_common::{ImportId, SourceUrl, UserId};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::lines::{Line, LineSplitter};
+use crate::auth::{ADMIN_SCOPE, Caller};
+use crate::body;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::rfc3339;
+
+/// Items accepted in one round trip to Redis.
+const BATCH: usize = 500;
+
+/// The longest line of an NDJSON body; a longer one is a failed item.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// The limits on one import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// Most items in one import.
+    pub max_items: u64,
+    /// Largest NDJSON body, in bytes.
+    pub max_ndjson_bytes: u64,
+    /// Largest JSON body, in bytes: it is read whole before any item.
+    pub max_json_bytes: u64,
+}
+
+/// The query of `POST /imports`: for an NDJSON body, its options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportQuery {
+    mode: Option<String>,
+    callback_url: Option<String>,
+}
+
+/// The JSON body of `POST /imports`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportBody {
+    items: Vec<Value>,
+    mode: Option<String>,
+    callback_url: Option<String>,
+}
+
+/// `POST /imports`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    admin_only(&caller)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::InvalidRequest(format!(
+            "the query takes mode=replace|missing and callbackUrl=URL ({})",
+            e.body_text()
+        ))
+    })?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let import = match content_type.as_deref() {
+        Some("application/json") => from_json(&state, query, body).await?,
+        Some("application/x-ndjson" | "application/jsonl" | "application/json-seq") => {
+            from_ndjson(&state, query, body).await?
+        }
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the items as Content-Type: application/json ({\"items\": [...]}) or application/x-ndjson (one {\"userId\", \"avatarUrl\"} object per line)".into(),
+            ));
+        }
+    };
+    let status_url = format!("/api/public/imports/{}", import.id);
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(body::ImportAccepted {
+            import_id: import.id.to_string(),
+            status_url: status_url.clone(),
+            total: import.total,
+        }),
+    )
+        .into_response();
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /imports/{importId}`.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(import_id): Path<String>,
+) -> Result<Json<body::Import>, ApiError> {
+    admin_only(&caller)?;
+    let id = parse_id(&import_id)?;
+    state_of(&state, &id).await
+}
+
+/// `DELETE /imports/{importId}`: the items not yet started end as
+/// cancelled; running ones finish.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(import_id): Path<String>,
+) -> Result<Json<body::Import>, ApiError> {
+    admin_only(&caller)?;
+    let id = parse_id(&import_id)?;
+    if !state.queue.cancel_import(&id).await? {
+        return Err(no_such_import(&id));
+    }
+    state_of(&state, &id).await
+}
+
+/// The answer with an import's state, or 404.
+async fn state_of(state: &AppState, id: &ImportId) -> Result<Json<body::Import>, ApiError> {
+    match state.queue.import_record(id).await? {
+        Some(record) => Ok(Json(import_body(&record))),
+        None => Err(no_such_import(id)),
+    }
+}
+
+/// The query of `GET /imports/{importId}/failures`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailuresQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The default and the largest page of failures.
+const FAILURES_PAGE: usize = 100;
+const MAX_FAILURES_PAGE: usize = 1000;
+
+/// `GET /imports/{importId}/failures?limit=N&cursor=C`: failed items in
+/// index order.
+pub async fn failures(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(import_id): Path<String>,
+    query: Result<Query<FailuresQuery>, QueryRejection>,
+) -> Result<Json<body::ImportFailures>, ApiError> {
+    admin_only(&caller)?;
+    let id = parse_id(&import_id)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::InvalidRequest(format!(
+            "the query takes limit=1..{MAX_FAILURES_PAGE} and cursor=C ({})",
+            e.body_text()
+        ))
+    })?;
+    let limit = match query.limit.as_deref() {
+        None => FAILURES_PAGE,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_FAILURES_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_FAILURES_PAGE}, not {text:?}"
+                ))
+            })?,
+    };
+    let from = match query.cursor.as_deref() {
+        None => 0,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "cursor {text:?} is not one this API gave; pass the nextCursor of the last page"
+            ))
+        })?,
+    };
+    if state.queue.import_record(&id).await?.is_none() {
+        return Err(no_such_import(&id));
+    }
+    let page = state.queue.import_failures(&id, from, limit).await?;
+    Ok(Json(body::ImportFailures {
+        items: page.items,
+        next_cursor: page.next.map(|n| n.to_string()),
+    }))
+}
+
+/// An import as `POST` accepted it.
+struct Opened {
+    id: ImportId,
+    total: u64,
+}
+
+/// The options of a new import, checked.
+struct Options {
+    mode: ImportMode,
+    callback_url: Option<SourceUrl>,
+}
+
+impl Options {
+    fn read(mode: Option<String>, callback_url: Option<String>) -> Result<Self, ApiError> {
+        let mode = match mode {
+            None => ImportMode::Replace,
+            Some(text) => text.parse().map_err(ApiError::InvalidRequest)?,
+        };
+        let callback_url = callback_url
+            .map(|url| {
+                url.parse::<SourceUrl>().map_err(|e| {
+                    ApiError::InvalidRequest(format!("callbackUrl is not acceptable: {e}"))
+                })
+            })
+            .transpose()?;
+        Ok(Self { mode, callback_url })
+    }
+}
+
+/// Accepts a JSON body: read whole (it is bounded by its own limit), then
+/// accepted in batches.
+async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<Opened, ApiError> {
+    let limit = state.import_limits.max_json_bytes;
+    let mut bytes = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::InvalidRequest(format!("the body could not be read: {e}")))?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::InvalidRequest(format!(
+                "a JSON import body may hold at most {limit} bytes (AVATARS_IMPORT_MAX_JSON_BYTES); send larger imports as application/x-ndjson, which is read as a stream"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let parsed: ImportBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::InvalidRequest(format!(
+            "the body is not {{\"items\": [{{\"userId\", \"avatarUrl\"}}, ...], \"mode\"?, \"callbackUrl\"?}}: {e}"
+        ))
+    })?;
+    drop(bytes);
+    let options = Options::read(
+        parsed.mode.or(query.mode),
+        parsed.callback_url.or(query.callback_url),
+    )?;
+    let count = parsed.items.len() as u64;
+    if count == 0 {
+        return Err(no_items());
+    }
+    if count > state.import_limits.max_items {
+        return Err(too_many(state.import_limits.max_items));
+    }
+    let mut import = Import::new(state, options);
+    for (index, item) in parsed.items.into_iter().enumerate() {
+        import.push(read_item(index as u64, Ok(item))).await?;
+    }
+    import.finish().await
+}
+
+/// Accepts an NDJSON body line by line as it arrives.
+async fn from_ndjson(state: &AppState, query: ImportQuery, body: Body) -> Result<Opened, ApiError> {
+    let options = Options::read(query.mode, query.callback_url)?;
+    let limits = state.import_limits;
+    let mut import = Import::new(state, options);
+    let mut stream = body.into_data_stream();
+    let mut lines = LineSplitter::new(MAX_LINE_BYTES);
+    let mut received = 0u64;
+    let mut index = 0u64;
+    loop {
+        let chunk = match stream.next().await {
+            Some(Ok(chunk)) => Some(chunk),
+            Some(Err(e)) => {
+                return import
+                    .abort(ApiError::InvalidRequest(format!(
+                        "the body could not be read: {e}"
+                    )))
+                    .await;
+            }
+            None => None,
+        };
+        if let Some(chunk) = &chunk {
+            received += chunk.len() as u64;
+            if received > limits.max_ndjson_bytes {
+                return import
+                    .abort(ApiError::PayloadTooLarge {
+                        limit: limits.max_ndjson_bytes,
+                    })
+                    .await;
+            }
+        }
+        let found = match &chunk {
+            Some(chunk) => lines.push(chunk),
+            None => lines.finish(),
+        };
+        for line in found {
+            let value = match line {
+                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
+                Line::Text(text) => serde_json::from_slice::<Value>(&text)
+                    .map_err(|e| format!("line {} is not JSON: {e}", index + 1)),
+                Line::TooLong => Err(format!(
+                    "line {} is longer than {MAX_LINE_BYTES} bytes",
+                    index + 1
+                )),
+            };
+            if index >= limits.max_items {
+                return import.abort(too_many(limits.max_items)).await;
+            }
+            if let Err(e) = import.push(read_item(index, value)).await {
+                return import.abort(e).await;
+            }
+            index += 1;
+        }
+        if chunk.is_none() {
+            break;
+        }
+    }
+    if index == 0 {
+        return Err(no_items());
+    }
+    import.finish().await
+}
+
+/// An import being accepted: its record is created with the first batch.
+struct Import<'a> {
+    state: &'a AppState,
+    id: ImportId,
+    options: Options,
+    opened: bool,
+    batch: Vec<ImportEntry>,
+}
+
+impl<'a> Import<'a> {
+    fn new(state: &'a AppState, options: Options) -> Self {
+        Self {
+            state,
+            id: ImportId::generate(),
+            options,
+            opened: false,
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    async fn push(&mut self, entry: ImportEntry) -> Result<(), ApiError> {
+        self.batch.push(entry);
+        if self.batch.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        let queue = &self.state.queue;
+        if !self.opened {
+            let callback = self.options.callback_url.as_ref();
+            queue
+                .open_import(
+                    &self.id,
+                    self.options.mode,
+                    callback.map(|url| url.as_url().as_str()),
+                )
+                .await?;
+            self.opened = true;
+        }
+        if !self.batch.is_empty() {
+            queue.add_import_items(&self.id, &self.batch).await?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Opened, ApiError> {
+        if let Err(e) = self.flush().await {
+            return self.abort(e).await;
+        }
+        let total = self.state.queue.seal_import(&self.id).await?;
+        tracing::info!(import_id = %self.id, total, mode = %self.options.mode, "import accepted");
+        Ok(Opened { id: self.id, total })
+    }
+
+    /// Refuses the import with `error`: what was accepted of it is
+    /// cancelled, so nothing more of it starts.
+    async fn abort<T>(self, error: ApiError) -> Result<T, ApiError> {
+        if self.opened {
+            let queue = &self.state.queue;
+            let cancelled = match queue.cancel_import(&self.id).await {
+                Ok(_) => queue.seal_import(&self.id).await.map(drop),
+                Err(e) => Err(e),
+            };
+            match cancelled {
+                Ok(()) => {
+                    tracing::warn!(import_id = %self.id, error = %error, "import refused part-way; its accepted items are cancelled")
+                }
+                Err(e) => {
+                    tracing::error!(import_id = %self.id, error = %e, "import refused part-way, and its accepted items could not be cancelled")
+                }
+            }
+        }
+        Err(error)
+    }
+}
+
+/// Reads item `index`: a valid item becomes a job; anything else fails
+/// alone, with what to fix.
+fn read_item(index: u64, value: Result<Value, String>) -> ImportEntry {
+    let invalid = |user_id: Option<String>, avatar_url: Option<String>, message: String| {
+        ImportEntry::Invalid(ImportFailure {
+            index,
+            user_id,
+            avatar_url,
+            error: ImportError {
+                code: "invalid_request".into(),
+                message,
+            },
+        })
+    };
+    let object = match value {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => {
+            return invalid(
+                None,
+                None,
+                "an item must be an object {\"userId\", \"avatarUrl\"}".into(),
+            );
+        }
+        Err(message) => return invalid(None, None, message),
+    };
+    let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (user_id, avatar_url) = (text("userId"), text("avatarUrl"));
+    let user = match user_id.as_deref().map(str::parse::<UserId>) {
+        Some(Ok(user)) => user,
+        Some(Err(e)) => return invalid(user_id, avatar_url, format!("userId: {e}")),
+        None => {
+            return invalid(user_id, avatar_url, "the item has no userId string".into());
+        }
+    };
+    let url = match avatar_url.as_deref().map(str::parse::<SourceUrl>) {
+        Some(Ok(url)) => url,
+        Some(Err(e)) => return invalid(user_id, avatar_url, format!("avatarUrl: {e}")),
+        None => {
+            return invalid(
+                user_id,
+                avatar_url,
+                "the item has no avatarUrl string".into(),
+            );
+        }
+    };
+    ImportEntry::Valid { index, user, url }
+}
+
+/// The body of an import's state.
+fn import_body(record: &ImportRecord) -> body::Import {
+    body::Import {
+        import_id: record.id.to_string(),
+        status: record.status.as_str(),
+        mode: record.mode.as_str(),
+        counts: record.counts,
+        callback_url: record.callback_url.clone(),
+        created_at: rfc3339(record.created_at),
+        updated_at: rfc3339(record.updated_at),
+        finished_at: record.finished_at.map(rfc3339),
+    }
+}
+
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "imports need the {ADMIN_SCOPE} scope"
+        )))
+    }
+}
+
+fn parse_id(text: &str) -> Result<ImportId, ApiError> {
+    text.parse()
+        .map_err(|e: avatar_common::import_id::InvalidImportId| {
+            ApiError::InvalidRequest(e.to_string())
+        })
+}
+
+fn no_such_import(id: &ImportId) -> ApiError {
+    ApiError::NotFound(format!("no import {id}"))
+}
+
+fn no_items() -> ApiError {
+    ApiError::InvalidRequest("the import has no items; send at least one".into())
+}
+
+fn too_many(limit: u64) -> ApiError {
+    ApiError::TooManyItems { limit }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(entry: ImportEntry) -> ImportFailure {
+        match entry {
+            ImportEntry::Invalid(failure) => failure,
+            ImportEntry::Valid { .. } => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn a_valid_item_becomes_a_job_and_a_bad_one_says_what_is_wrong() {
+        let valid = read_item(
+            0,
+            Ok(serde_json::json!({"userId": "u1", "avatarUrl": "https://example.com/a.png"})),
+        );
+        assert!(matches!(valid, ImportEntry::Valid { index: 0, .. }));
+
+        let bad_user = failure(read_item(
+            3,
+            Ok(
+                serde_json::json!({"userId": "no spaces", "avatarUrl": "https://example.com/a.png"}),
+            ),
+        ));
+        assert_eq!(bad_user.index, 3);
+        assert_eq!(bad_user.error.code, "invalid_request");
+        assert!(
+            bad_user.error.message.starts_with("userId:"),
+            "{bad_user:?}"
+        );
+        assert_eq!(bad_user.user_id.as_deref(), Some("no spaces"));
+
+        let bad_url = failure(read_item(
+            4,
+            Ok(serde_json::json!({"userId": "u1", "avatarUrl": "ftp://example.com/a.png"})),
+        ));
+        assert!(
+            bad_url.error.message.starts_with("avatarUrl:"),
+            "{bad_url:?}"
+        );
+
+        let not_object = failure(read_item(5, Ok(serde_json::json!([1, 2]))));
+        assert!(
+            not_object.error.message.contains("object"),
+            "{not_object:?}"
+        );
+    }
+}

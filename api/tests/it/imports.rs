@@ -1,0 +1,461 @@
+//! Bulk imports through the running service, against a local origin that
+//! serves real corpus photos and misbehaves on demand.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::app::import_counts;
+use crate::support::source_server;
+use crate::support::{TestApp, assert_error, corpus, eventually, images};
+
+/// A real phone photo of the corpus for the origin to serve, or a made
+/// JPEG where the corpus is not given.
+fn photo() -> Vec<u8> {
+    match corpus::dir("imports") {
+        Some(dir) => {
+            let path = dir.join("photos").join("cart_IMG_5810.jpg");
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        }
+        None => images::jpeg(1200, 900),
+    }
+}
+
+fn counts(import: &Value) -> [u64; 6] {
+    import_counts(import).unwrap_or_else(|| panic!("an import without its counts: {import}"))
+}
+
+/// Checks that the counts add up to the total, and returns the import.
+fn add_up(import: Value) -> Value {
+    let sum: u64 = counts(&import).iter().sum();
+    assert_eq!(Some(sum), import["total"].as_u64(), "{import}");
+    import
+}
+
+async fn accepted(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = response.json().await.expect("json");
+    let id = body["importId"].as_str().expect("importId").to_owned();
+    assert_eq!(body["statusUrl"], format!("/api/public/imports/{id}"));
+    assert_eq!(location.as_deref(), body["statusUrl"].as_str());
+    id
+}
+
+/// Every failure of the import, read page by page with `limit`.
+async fn all_failures(app: &TestApp, id: &str, limit: usize) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("/failures?limit={limit}&cursor={c}"),
+            None => format!("/failures?limit={limit}"),
+        };
+        let page = app.get_import(id, &query).await;
+        let listed = page["items"].as_array().expect("items").clone();
+        assert!(listed.len() <= limit, "{page}");
+        items.extend(listed);
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => {
+                assert!(page["nextCursor"].is_null(), "{page}");
+                return items;
+            }
+        }
+    }
+}
+
+fn item(user: &str, url: impl std::fmt::Display) -> Value {
+    json!({"userId": user, "avatarUrl": url.to_string()})
+}
+
+#[tokio::test]
+async fn an_import_ends_with_counts_that_add_up_and_its_failures_in_index_order() {
+    let app = TestApp::spawn().await;
+    let origin = source_server::start(photo(), Duration::ZERO).await;
+    let items = json!([
+        item("imp-a", format!("{origin}/image/a")),
+        item("imp-b", format!("{origin}/missing")),
+        {"userId": "not valid!", "avatarUrl": format!("{origin}/image/c")},
+        item("imp-d", format!("{origin}/image/d")),
+        item("imp-e", format!("{origin}/text")),
+        {"userId": "imp-f", "avatarUrl": "ftp://example.com/f.png"},
+        "not an object",
+        item("imp-h", format!("{origin}/flaky/h")),
+    ]);
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["mode"], "replace");
+    assert_eq!(done["total"], 8);
+    assert_eq!(counts(&done), [0, 0, 3, 5, 0, 0], "{done}");
+
+    // The flaky origin answered 503 with Retry-After once, then the photo.
+    assert_eq!(origin.hits("/flaky/h"), 2);
+    for user in ["imp-a", "imp-d", "imp-h"] {
+        let current = app.current_avatar("anyone", user).await;
+        let url = current["avatarUrl"].as_str().expect("an avatar");
+        assert_eq!(app.download(url).await.status(), StatusCode::OK);
+    }
+
+    let failures = all_failures(&app, &id, 2).await;
+    let summary: Vec<(u64, &str)> = failures
+        .iter()
+        .map(|f| {
+            (
+                f["index"].as_u64().expect("index"),
+                f["error"]["code"].as_str().expect("code"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "image_rejected"),
+            (2, "invalid_request"),
+            (4, "unsupported_media_type"),
+            (5, "invalid_request"),
+            (6, "invalid_request"),
+        ]
+    );
+    assert_eq!(failures[0]["userId"], "imp-b");
+    assert_eq!(failures[0]["avatarUrl"], format!("{origin}/missing"));
+    let message = failures[0]["error"]["message"].as_str().expect("message");
+    assert!(message.contains("HTTP 404"), "{message}");
+    let message = failures[1]["error"]["message"].as_str().expect("message");
+    assert!(message.starts_with("userId:"), "{message}");
+}
+
+#[tokio::test]
+async fn an_ndjson_import_is_read_as_a_stream_of_lines() {
+    let app = TestApp::spawn().await;
+    let origin = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    let mut body = String::new();
+    for n in 0..1200 {
+        body += &format!(
+            "{}\n",
+            item(&format!("nd-{n}"), format!("{origin}/image/{n}"))
+        );
+        if n == 600 {
+            body += "\n{not json\n";
+            body += &format!("{}\n", "x".repeat(20_000));
+        }
+    }
+    // Chunks that cut lines in two.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+        .as_bytes()
+        .chunks(777)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let stream = futures::stream::iter(chunks);
+    let id = accepted(
+        app.post_import_ndjson("?mode=replace", reqwest::Body::wrap_stream(stream))
+            .await,
+    )
+    .await;
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["total"], 1202, "{done}");
+    assert_eq!(done["completed"], 1200, "{done}");
+    let failures = all_failures(&app, &id, 1000).await;
+    let indexes: Vec<u64> = failures
+        .iter()
+        .map(|f| f["index"].as_u64().expect("index"))
+        .collect();
+    assert_eq!(indexes, [601, 602], "the blank line is no item");
+    let message = failures[1]["error"]["message"].as_str().expect("message");
+    assert!(message.contains("longer than"), "{message}");
+}
+
+#[tokio::test]
+async fn mode_missing_fills_only_missing_avatars() {
+    let app = TestApp::spawn().await;
+    let origin = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    let response = app
+        .put_bytes("has-one", "me", "?wait=10", images::png(300, 300))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let before = app.current_avatar("anyone", "has-one").await;
+
+    let items = json!([
+        item("has-one", format!("{origin}/image/1")),
+        item("has-none", format!("{origin}/image/2")),
+    ]);
+    let id = accepted(
+        app.post_import(&json!({"items": items, "mode": "missing"}))
+            .await,
+    )
+    .await;
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["mode"], "missing");
+    assert_eq!(
+        (done["completed"].clone(), done["skipped"].clone()),
+        (json!(1), json!(1)),
+        "{done}"
+    );
+    assert_eq!(app.current_avatar("anyone", "has-one").await, before);
+    assert!(app.current_avatar("anyone", "has-none").await["avatarUrl"].is_string());
+}
+
+#[tokio::test]
+async fn the_later_item_and_then_the_users_own_upload_win() {
+    let app = TestApp::spawn().await;
+    let small = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    let large = source_server::start(images::png(800, 800), Duration::from_millis(1500)).await;
+
+    // One user twice: the later item wins, though the earlier is slower.
+    let items = json!([
+        item("twice", format!("{large}/slow")),
+        item("twice", format!("{small}/image")),
+    ]);
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+    add_up(app.import_outcome(&id).await);
+    let current = app.current_avatar("anyone", "twice").await;
+    assert_eq!(app.stored_avatar(&current).await.width, 64, "{current}");
+
+    // The user's own upload after the import wins over the import's item
+    // that finishes after it.
+    let items = json!([item("own", format!("{large}/slow/own"))]);
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+    let response = app
+        .put_bytes("own", "me", "?wait=10", images::png(100, 100))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["completed"], 1, "{done}");
+    let current = app.current_avatar("anyone", "own").await;
+    assert_eq!(app.stored_avatar(&current).await.width, 100, "{current}");
+}
+
+#[tokio::test]
+async fn one_url_named_by_many_items_is_fetched_once() {
+    let app = TestApp::spawn().await;
+    let origin = source_server::start(photo(), Duration::ZERO).await;
+    let shared = format!("{origin}/image/default-picture");
+    let items: Vec<Value> = (0..40)
+        .map(|n| match n % 3 {
+            0 => item(&format!("own-{n}"), format!("{origin}/image/{n}")),
+            _ => item(&format!("default-{n}"), &shared),
+        })
+        .collect();
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["completed"], 40, "{done}");
+    assert_eq!(origin.hits("/image/default-picture"), 1);
+
+    let mut urls = std::collections::HashSet::new();
+    for n in (0..40).filter(|n| n % 3 != 0) {
+        let current = app.current_avatar("anyone", &format!("default-{n}")).await;
+        let url = current["avatarUrl"].as_str().expect("an avatar").to_owned();
+        assert!(url.contains(&format!("/default-{n}/")), "{url}");
+        let info = app.stored_avatar(&current).await;
+        assert_eq!((info.width, info.height), (512, 512));
+        urls.insert(url);
+    }
+    assert_eq!(urls.len(), 26, "each user has an object of their own");
+}
+
+#[tokio::test]
+async fn fetches_of_an_import_to_one_host_stay_within_the_per_host_limit() {
+    let app = TestApp::builder()
+        .in_process_workers(4)
+        .env("AVATARS_FETCH_PER_HOST_CONCURRENCY", "2")
+        .env("AVATARS_USER_MAX_RUNNING", "0")
+        .start()
+        .await;
+    let origin = source_server::start(images::png(64, 64), Duration::from_millis(300)).await;
+    let items: Vec<Value> = (0..12)
+        .map(|n| item(&format!("host-{n}"), format!("{origin}/slow/{n}")))
+        .collect();
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["completed"], 12, "{done}");
+    assert_eq!(origin.peak(), 2, "four slots, two permits for the host");
+}
+
+#[tokio::test]
+async fn a_cancelled_import_starts_nothing_more_and_its_counts_still_add_up() {
+    // One job at a time: one conversion slot and one more job held.
+    let app = TestApp::builder()
+        .in_process_workers(1)
+        .env("AVATARS_FETCHES_IN_FLIGHT", "1")
+        .start()
+        .await;
+    let origin = source_server::start(images::png(64, 64), Duration::from_millis(500)).await;
+    let items: Vec<Value> = (0..20)
+        .map(|n| item(&format!("cancel-{n}"), format!("{origin}/slow/{n}")))
+        .collect();
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        "no item started",
+        || async {
+            match origin.hits_under("/slow/") {
+                0 => Err("none yet".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/public/imports/{id}")))
+        .bearer_auth(app.admin_token("importer"))
+        .send()
+        .await
+        .expect("request failed");
+    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled = add_up(response.json().await.expect("json"));
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["queued"], 0, "{cancelled}");
+    assert!(cancelled["cancelled"].as_u64() >= Some(18), "{cancelled}");
+
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(done["status"], "cancelled");
+    assert_eq!(done["processing"], 0);
+    let ran = done["completed"].as_u64().expect("completed");
+    assert_eq!(ran + done["cancelled"].as_u64().expect("cancelled"), 20);
+    // Give the worker time to reach the cancelled items: it skips them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(origin.hits_under("/slow/") as u64, ran, "{done}");
+}
+
+#[tokio::test]
+async fn import_routes_refuse_what_they_cannot_take_saying_what_to_fix() {
+    let app = TestApp::builder()
+        .env("AVATARS_IMPORT_MAX_ITEMS", "3")
+        .start()
+        .await;
+    let origin = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    let url = |n: u32| format!("{origin}/image/{n}");
+    let post_as = |token: String, body: Value| {
+        app.client
+            .post(app.url("/api/public/imports"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+
+    let one = json!({"items": [item("u1", url(1))]});
+    let message = assert_error(
+        post_as(app.token("plain"), one.clone())
+            .await
+            .expect("sent"),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert!(message.contains("avatars:admin"), "{message}");
+    let four: Vec<Value> = (0..4).map(|n| item(&format!("u{n}"), url(n))).collect();
+    let message = assert_error(
+        app.post_import(&json!({"items": four})).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert!(message.contains("at most 3 items"), "{message}");
+    let lines: String = (0..4)
+        .map(|n| format!("{}\n", item(&format!("u{n}"), url(n))))
+        .collect();
+    assert_error(
+        app.post_import_ndjson("", lines).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    for body in [json!({"items": []}), json!({"item": []}), json!([1])] {
+        assert_error(
+            app.post_import(&body).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+    }
+    assert_error(
+        app.post_import_ndjson("", "\n\n").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert_error(
+        app.post_import_ndjson("?mode=sometimes", "{}\n").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url("/api/public/imports"))
+        .bearer_auth(app.admin_token("importer"))
+        .header("content-type", "text/csv")
+        .body("userId,avatarUrl\n")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let unknown = ulid::Ulid::generate().to_string();
+    for path in [format!("/{unknown}"), format!("/{unknown}/failures")] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/public/imports{path}")))
+            .bearer_auth(app.admin_token("importer"))
+            .send()
+            .await
+            .expect("sent");
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let response = app
+        .client
+        .get(app.url("/api/public/imports/not-an-id"))
+        .bearer_auth(app.admin_token("importer"))
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let response = app
+        .client
+        .get(app.url(&format!("/api/public/imports/{unknown}")))
+        .bearer_auth(app.token("plain"))
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test]
+async fn an_ended_import_expires_like_a_job_record() {
+    let app = TestApp::builder()
+        .env("AVATARS_JOB_TTL_SECS", "1")
+        .start()
+        .await;
+    let origin = source_server::start(images::png(64, 64), Duration::ZERO).await;
+    let items = json!([item("ttl-1", format!("{origin}/missing"))]);
+    let id = accepted(app.post_import(&json!({"items": items})).await).await;
+    add_up(app.import_outcome(&id).await);
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        "the import record did not expire",
+        || async {
+            let import = app.get_import(&id, "").await;
+            match import["error"]["code"].as_str() {
+                Some("not_found") => Ok(()),
+                _ => Err(import.to_string()),
+            }
+        },
+    )
+    .await;
+}
