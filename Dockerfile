@@ -1,18 +1,18 @@
-# One image with both binaries: avatar-api and avatar-worker.
+# One image with the binaries: avatar-api, avatar-worker and the avatar-import client.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake nasm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin avatar-api --bin avatar-worker
+RUN cargo build --release --locked --bin avatar-api --bin avatar-worker --bin avatar-import
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 avatars
-COPY --from=build /src/target/release/avatar-api /src/target/release/avatar-worker /usr/local/bin/
+COPY --from=build /src/target/release/avatar-api /src/target/release/avatar-worker /src/target/release/avatar-import /usr/local/bin/
 RUN install -d -o avatars -g avatars /var/lib/avatars
 USER avatars
 # Reachable from outside the container; local storage (without

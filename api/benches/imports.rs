@@ -16,10 +16,15 @@
 //! 2. import throughput, items/s from `POST /imports` to the last item's
 //!    end, for `AVATARS_BENCH_IMPORT_ITEMS` URL items with the origin
 //!    answering at once and after 300 ms, next to the bare pipeline:
-//!    `avatar-worker convert` run once per core over the same photos;
+//!    `avatar-worker convert` run once per core over the same photos; and
+//!    once more with every third item naming one default picture, which
+//!    is fetched and converted once;
 //! 3. accepting an NDJSON import of `AVATARS_BENCH_ACCEPT_ITEMS` (default
 //!    100,000) items on an API of its own: seconds, and the API's peak RSS
-//!    before and after.
+//!    before and after;
+//! 4. webhook latency over `AVATARS_BENCH_WEBHOOKS` (default 300)
+//!    synchronous PUTs: from each job's completion, as its record says, to
+//!    the receiver's 2xx.
 //!
 //! Run with `cargo bench -p avatar-api --bench imports`.
 
@@ -58,6 +63,7 @@ impl Service {
         prefix: &str,
         data_dir: &Path,
         with_worker: bool,
+        extra: &[(&str, &str)],
     ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -78,6 +84,7 @@ impl Service {
             Command::new(avatar_testkit::app::api_binary())
                 .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "0"])
                 .envs(env)
+                .envs(extra.iter().copied())
                 .stdin(Stdio::null())
                 .spawn()
                 .expect("cannot start avatar-api"),
@@ -88,6 +95,7 @@ impl Service {
             Killed(
                 Command::new(avatar_testkit::app::worker_binary())
                     .envs(env)
+                    .envs(extra.iter().copied())
                     .stdin(Stdio::null())
                     .spawn()
                     .expect("cannot start avatar-worker"),
@@ -101,13 +109,26 @@ impl Service {
     }
 
     /// Posts an NDJSON import of `items` photos from `origin`, for users
-    /// named after `tag`; returns its id.
-    async fn import(&self, http: &reqwest::Client, origin: &str, tag: &str, items: u64) -> String {
+    /// named after `tag`, each from a URL of its own, or, with `shared`,
+    /// every third from one URL (a platform's default picture); returns
+    /// its id.
+    async fn import(
+        &self,
+        http: &reqwest::Client,
+        origin: &str,
+        tag: &str,
+        items: u64,
+        shared: bool,
+    ) -> String {
         let body: String = (0..items)
             .map(|n| {
+                let url = match shared && n % 3 == 0 {
+                    true => format!("{origin}/photo/default"),
+                    false => format!("{origin}/photo/{n}"),
+                };
                 format!(
                     "{}\n",
-                    json!({"userId": format!("{tag}-{n}"), "avatarUrl": format!("{origin}/photo/{n}")})
+                    json!({"userId": format!("{tag}-{n}"), "avatarUrl": url})
                 )
             })
             .collect();
@@ -187,13 +208,15 @@ impl Service {
 /// each converting every photo `rounds` times.
 fn bare_pipeline(photos: &[PathBuf], cores: usize, rounds: usize, out: &Path) -> f64 {
     let files: Vec<&PathBuf> = photos.iter().cycle().take(photos.len() * rounds).collect();
+    // Built (or found up to date) before the clock starts.
+    let binary = avatar_testkit::app::worker_binary();
     let started = Instant::now();
     let children: Vec<Killed> = (0..cores)
         .map(|core| {
             let dir = out.join(format!("bare-{core}"));
             std::fs::create_dir_all(&dir).expect("out dir");
             Killed(
-                Command::new(avatar_testkit::app::worker_binary())
+                Command::new(&binary)
                     .arg("convert")
                     .arg("-o")
                     .arg(&dir)
@@ -257,9 +280,9 @@ async fn main() {
         .await
         .expect("redis");
 
-    let bare = bare_pipeline(&photos, cores, 4, &data_dir);
+    let bare = bare_pipeline(&photos, cores, 20, &data_dir);
 
-    let service = Service::start(&http, &redis_url, &prefix, &data_dir, true).await;
+    let service = Service::start(&http, &redis_url, &prefix, &data_dir, true, &[]).await;
     let instant =
         avatar_testkit::source_server::start_many(photo_bytes.clone(), Duration::ZERO).await;
     let slow =
@@ -273,7 +296,7 @@ async fn main() {
         .round_trips(&http, 500, Duration::from_secs(60))
         .await;
     let backlog_id = service
-        .import(&http, &instant.to_string(), "backlog", items)
+        .import(&http, &instant.to_string(), "backlog", items, false)
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let behind = service.round_trips(&http, usize::MAX, backlog).await;
@@ -284,15 +307,15 @@ async fn main() {
 
     // 2. Import throughput at two origin latencies.
     let mut throughput = Vec::new();
-    for (name, origin) in [("0 ms", &instant), ("300 ms", &slow)] {
+    for (name, origin, shared) in [
+        ("in 0 ms", &instant, false),
+        ("in 300 ms", &slow, false),
+        ("in 0 ms, a third one URL", &instant, true),
+    ] {
         let started = Instant::now();
+        let tag = format!("run-{}", throughput.len());
         let id = service
-            .import(
-                &http,
-                &origin.to_string(),
-                &format!("run-{}", name.replace(' ', "")),
-                items,
-            )
+            .import(&http, &origin.to_string(), &tag, items, shared)
             .await;
         let done = service.until_finished(&http, &id).await;
         let secs = started.elapsed().as_secs_f64();
@@ -303,16 +326,61 @@ async fn main() {
 
     // 3. Accepting a large NDJSON import, on an API of its own.
     let accept_prefix = format!("{prefix}-accept");
-    let acceptor = Service::start(&http, &redis_url, &accept_prefix, &data_dir, false).await;
+    let acceptor = Service::start(&http, &redis_url, &accept_prefix, &data_dir, false, &[]).await;
     let rss_before = acceptor.api_peak_rss_mib();
     let started = Instant::now();
     let accept_id = acceptor
-        .import(&http, &instant.to_string(), "accept", accept_items)
+        .import(&http, &instant.to_string(), "accept", accept_items, false)
         .await;
     let accept_secs = started.elapsed().as_secs_f64();
     let rss_after = acceptor.api_peak_rss_mib();
     acceptor.cancel(&http, &accept_id).await;
     drop(acceptor);
+
+    // 4. Webhook latency: from a job's completion (its record's time) to
+    // the receiver's 2xx.
+    let hooks = env_number("AVATARS_BENCH_WEBHOOKS", 300) as usize;
+    let receiver =
+        avatar_testkit::receiver::Receiver::start(avatar_testkit::receiver::Behaviour::Accept)
+            .await;
+    let hook_prefix = format!("{prefix}-hooks");
+    let receiver_url = receiver.to_string();
+    let hooked = Service::start(
+        &http,
+        &redis_url,
+        &hook_prefix,
+        &data_dir,
+        true,
+        &[
+            ("AVATARS_WEBHOOK_URL", receiver_url.as_str()),
+            (
+                "AVATARS_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ],
+    )
+    .await;
+    hooked
+        .round_trips(&http, hooks, Duration::from_secs(120))
+        .await;
+    let delivered = receiver.wait_accepted(hooks, Duration::from_secs(60)).await;
+    let mut hook_latency = Vec::with_capacity(delivered.len());
+    for received in &delivered {
+        let job = received.json()["data"]["jobId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let completed: Option<u64> = redis::cmd("HGET")
+            .arg(format!("{hook_prefix}:job:{job}"))
+            .arg("updated")
+            .query_async(&mut conn)
+            .await
+            .expect("hget");
+        if let Some(completed) = completed {
+            hook_latency.push(received.at_unix_ms.saturating_sub(completed) as f64);
+        }
+    }
+    drop(hooked);
 
     println!("\ninteractive round trip (ms), {cores} conversion slots\n");
     report_head();
@@ -329,12 +397,12 @@ async fn main() {
         photos.len()
     );
     println!(
-        "| {:<40} | {:>9} | {:>8} | {:>11} |",
+        "| {:<48} | {:>9} | {:>8} | {:>11} |",
         "run", "items/s", "seconds", "of bare"
     );
-    println!("|{:-<42}|{:->11}|{:->10}|{:->13}|", "", "", "", "");
+    println!("|{:-<50}|{:->11}|{:->10}|{:->13}|", "", "", "", "");
     println!(
-        "| {:<40} | {:>9.1} | {:>8} | {:>11} |",
+        "| {:<48} | {:>9.1} | {:>8} | {:>11} |",
         format!("bare pipeline, {cores} × avatar-worker convert"),
         bare,
         "",
@@ -342,8 +410,8 @@ async fn main() {
     );
     for (name, rate, secs) in throughput {
         println!(
-            "| {:<40} | {:>9.1} | {:>8.1} | {:>9.0} % |",
-            format!("import, origin answering in {name}"),
+            "| {:<48} | {:>9.1} | {:>8.1} | {:>9.0} % |",
+            format!("import, origin answering {name}"),
             rate,
             secs,
             rate / bare * 100.0
@@ -354,6 +422,10 @@ async fn main() {
         "\naccepting an NDJSON import of {accept_items} items: {accept_secs:.1} s ({:.0} items/s); API peak RSS {rss_before:.1} MiB before, {rss_after:.1} MiB after",
         accept_items as f64 / accept_secs
     );
+
+    println!("\nwebhook delivery, a job's completion to the receiver's 2xx (ms, 1 ms clock)\n");
+    report_head();
+    report("avatar.updated to AVATARS_WEBHOOK_URL", hook_latency);
 
     forget(&mut conn, &prefix).await;
     let _ = std::fs::remove_dir_all(&data_dir);

@@ -54,26 +54,9 @@ pub struct ImportAccepted {
     pub total: u64,
 }
 
-/// `GET /imports/{importId}` and the answer of `DELETE`. The counts add
-/// up to `total`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Import {
-    pub import_id: String,
-    pub status: &'static str,
-    pub mode: &'static str,
-    /// `total` and the count of each state.
-    #[serde(flatten)]
-    pub counts: avatar_common::imports::ImportCounts,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_url: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
-    /// RFC 3339; null until every item has ended.
-    pub finished_at: Option<String>,
-}
+/// `GET /imports/{importId}` and the answer of `DELETE`; also the data of
+/// the `import.completed` event, hence declared beside the import record.
+pub use avatar_common::imports::ImportState as Import;
 
 /// `GET /imports/{importId}/failures`: a page, in index order.
 #[derive(Debug, Serialize)]

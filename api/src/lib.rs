@@ -13,8 +13,7 @@
 //!   one client address may ask of the API.
 //! - [`body`]: the JSON bodies of the answers, as types.
 //! - [`error`]: every error answer, in one shape.
-//! - [`state`]: what the handlers share; [`time`]: times as the API
-//!   writes them.
+//! - [`state`]: what the handlers share.
 
 #![forbid(unsafe_code)]
 
@@ -28,7 +27,6 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state;
-pub mod time;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,27 +71,25 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let verifier = Verifier::from_settings(&settings.auth)?;
+    let outbound = &settings.shared.outbound;
+    outbound.signer().map_err(anyhow::Error::msg)?;
     let (client, queue) = queue::open(&settings.shared.redis).await?;
+    let queue = queue.with_webhooks(outbound);
     let storage = Storage::open(&settings.shared.storage)
         .await
         .context("the object store is not usable")?;
     let address = listener
         .local_addr()
         .context("the listener has no address")?;
-    let public_base_url = settings
-        .api
-        .public_base_url
-        .clone()
-        .or_else(|| storage.default_public_base())
-        .unwrap_or_else(|| format!("http://{address}/media"))
-        .trim_end_matches('/')
-        .to_owned();
+    let public_base_url = storage
+        .public_base_url(&settings.shared.storage)
+        .unwrap_or_else(|| format!("http://{address}/media"));
     let state = Arc::new(AppState {
         completions: Completions::start(client.clone(), &queue),
         queue: queue.clone(),
         storage: storage.clone(),
         verifier,
-        public_base_url,
+        public_base_url: public_base_url.clone(),
         default_wait: Duration::from_secs(settings.api.default_wait_secs),
         max_upload_bytes: settings.shared.image.max_upload_bytes,
         import_limits: routes::imports::ImportLimits {
@@ -101,12 +97,20 @@ pub async fn serve(
             max_ndjson_bytes: settings.api.import_max_bytes,
             max_json_bytes: settings.api.import_max_json_bytes,
         },
+        outbound: outbound.clone(),
         metrics: avatar_common::metrics::install()
             .inspect_err(|e| tracing::warn!(error = %e, "metrics are not recorded"))
             .ok(),
     });
 
-    let workers = spawn_workers(&settings, &client, queue, storage, &shutdown)?;
+    let workers = spawn_workers(
+        &settings,
+        &public_base_url,
+        &client,
+        queue,
+        storage,
+        &shutdown,
+    )?;
 
     let rate_limits = Arc::new(RateLimits::from_settings(&settings.limits));
     tokio::spawn(forget_idle_callers(rate_limits.clone(), shutdown.clone()));
@@ -130,6 +134,7 @@ pub async fn serve(
 #[cfg(feature = "workers")]
 fn spawn_workers(
     settings: &Settings,
+    public_base_url: &str,
     client: &redis::Client,
     queue: queue::JobQueue,
     storage: Storage,
@@ -138,8 +143,11 @@ fn spawn_workers(
     Ok(match settings.api.workers {
         0 => None,
         n => {
-            let (pool, client, shutdown) =
-                (settings.worker_pool(), client.clone(), shutdown.clone());
+            let (pool, client, shutdown) = (
+                settings.worker_pool(public_base_url),
+                client.clone(),
+                shutdown.clone(),
+            );
             Some(tokio::spawn(async move {
                 avatar_worker::run_pool(&pool, &client, queue, storage, n, shutdown).await
             }))
@@ -151,6 +159,7 @@ fn spawn_workers(
 #[cfg(not(feature = "workers"))]
 fn spawn_workers(
     settings: &Settings,
+    _public_base_url: &str,
     _client: &redis::Client,
     _queue: queue::JobQueue,
     _storage: Storage,

@@ -37,11 +37,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings of the worker pool that `--workers N` runs.
+    /// The settings of the worker pool that `--workers N` runs, whose
+    /// avatar URLs (in webhooks) start with the API's `public_base_url`.
     #[cfg(feature = "workers")]
-    pub fn worker_pool(&self) -> avatar_worker::Settings {
+    pub fn worker_pool(&self, public_base_url: &str) -> avatar_worker::Settings {
+        let mut shared = self.shared.clone();
+        shared.storage.public_base_url = Some(public_base_url.to_owned());
         avatar_worker::Settings {
-            shared: self.shared.clone(),
+            shared,
             worker: self.worker.clone(),
         }
     }
@@ -53,11 +56,6 @@ pub struct ApiSettings {
     /// Address the API listens on.
     #[arg(long, env = "AVATARS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-
-    /// Prefix of every returned avatarUrl: a CDN, the bucket's public URL,
-    /// or the API's own /media. Derived from the store when unset.
-    #[arg(long, env = "AVATARS_PUBLIC_BASE_URL")]
-    pub public_base_url: Option<String>,
 
     /// Also run this many concurrent job slots inside the API process, so
     /// one process serves a single machine. 0: run workers apart.

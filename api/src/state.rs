@@ -5,6 +5,7 @@ use std::time::Duration;
 use avatar_common::ObjectKey;
 use avatar_common::metrics::PrometheusHandle;
 use avatar_common::queue::{Completions, JobQueue};
+use avatar_common::settings::OutboundSettings;
 use avatar_common::storage::Storage;
 
 use crate::auth::Verifier;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// What one import may hold.
     pub import_limits: ImportLimits,
+    /// Whether webhooks are on, and what a callbackUrl may name.
+    pub outbound: OutboundSettings,
     /// Renders the process's metrics; `None` if another recorder was
     /// installed first.
     pub metrics: Option<PrometheusHandle>,

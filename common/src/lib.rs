@@ -8,6 +8,9 @@
 //! - [`jobs`]: the life of a job: its contract, states, record fields,
 //!   transition scripts and retry rule.
 //! - [`imports`]: bulk imports: their items, counts and record.
+//! - [`webhooks`]: the events platforms hear of, and their durable
+//!   deliveries.
+//! - [`address`]: which addresses URL imports and callbacks may reach.
 //! - [`backoff`]: the one backoff rule every retry loop uses.
 //! - [`queue`]: the Redis stream that carries jobs, the status store, the
 //!   per-user current-avatar index and the completion events.
@@ -18,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod backoff;
 pub mod idempotency_key;
 pub mod import_id;
@@ -32,8 +36,10 @@ pub mod shutdown;
 pub mod source_url;
 pub mod storage;
 pub mod telemetry;
+pub mod timestamps;
 mod ulid_id;
 pub mod user_id;
+pub mod webhooks;
 
 pub use idempotency_key::IdempotencyKey;
 pub use import_id::ImportId;

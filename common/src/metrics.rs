@@ -27,6 +27,14 @@ pub const REQUESTS: &str = "avatar_http_requests_total";
 /// Seconds to answer an HTTP request, by `route` and `method`.
 pub const REQUEST_DURATION: &str = "avatar_http_request_duration_seconds";
 
+/// Webhook delivery attempts by event `type` and `outcome` (delivered,
+/// retried, given_up).
+pub const WEBHOOK_DELIVERIES: &str = "avatar_webhook_deliveries_total";
+/// Webhook deliveries not yet delivered or given up.
+pub const WEBHOOK_PENDING: &str = "avatar_webhook_pending";
+/// Seconds since the oldest pending webhook delivery's event; 0 when none.
+pub const WEBHOOK_OLDEST: &str = "avatar_webhook_oldest_pending_seconds";
+
 /// Histogram buckets, in seconds: sub-millisecond pick-ups to long waits.
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -51,6 +59,23 @@ pub fn serve(address: SocketAddr) -> Result<(), BuildError> {
 pub fn job_ended(outcome: &'static str, code: Option<&'static str>, took: Duration) {
     metrics::counter!(JOBS, "outcome" => outcome, "code" => code.unwrap_or("")).increment(1);
     metrics::histogram!(JOB_DURATION, "outcome" => outcome).record(took.as_secs_f64());
+}
+
+/// Records one webhook delivery attempt.
+pub fn webhook_attempt(event: &'static str, outcome: &'static str) {
+    metrics::counter!(WEBHOOK_DELIVERIES, "type" => event, "outcome" => outcome).increment(1);
+}
+
+/// Sets the webhook gauges from Redis.
+pub async fn report_webhooks(queue: &crate::queue::JobQueue) {
+    match queue.hooks_pending().await {
+        Ok(pending) => {
+            metrics::gauge!(WEBHOOK_PENDING).set(pending.count as f64);
+            metrics::gauge!(WEBHOOK_OLDEST)
+                .set(pending.oldest.map_or(0.0, |age| age.as_secs_f64()));
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot read the webhook deliveries for the metrics"),
+    }
 }
 
 /// Records how long a job of `lane` waited for a worker.

@@ -18,6 +18,8 @@ pub struct SharedSettings {
     pub image: ImageSettings,
     #[command(flatten)]
     pub log: LogSettings,
+    #[command(flatten)]
+    pub outbound: OutboundSettings,
 }
 
 /// The queue and status store.
@@ -81,6 +83,12 @@ pub struct StorageSettings {
     /// under /media/. API and workers must see the same directory.
     #[arg(long, env = "AVATARS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Prefix of every returned avatarUrl: a CDN, the bucket's public URL,
+    /// or the API's own /media. Derived from the store when unset (and, for
+    /// local storage, from the API's listen address).
+    #[arg(long, env = "AVATARS_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
 }
 
 /// What sources are accepted and what avatars are made of them.
@@ -109,6 +117,56 @@ pub struct ImageSettings {
     /// JPEG's coefficients), checked before decoding.
     #[arg(long, env = "AVATARS_MAX_DECODE_BYTES", default_value_t = 96 << 20)]
     pub max_decode_bytes: u64,
+}
+
+/// What the service sends to or fetches from other hosts, beyond the
+/// worker's own fetch limits.
+#[derive(Args, Debug, Clone)]
+pub struct OutboundSettings {
+    /// Let URL imports and callbackUrls reach loopback and private
+    /// addresses (tests and private deployments only).
+    #[arg(long, env = "AVATARS_ALLOW_PRIVATE_SOURCES", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub allow_private_sources: bool,
+
+    /// Receives every webhook event of the deployment: the operator's own
+    /// endpoint, which may be on a private address. Unset: none.
+    #[arg(long, env = "AVATARS_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Signing secret of webhook deliveries, `whsec_` and base64, as
+    /// Standard Webhooks define it. Needed for any webhook.
+    #[arg(long, env = "AVATARS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Hours a webhook delivery is retried before it is given up.
+    #[arg(long, env = "AVATARS_WEBHOOK_RETRY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..=24 * 30))]
+    pub webhook_retry_hours: u64,
+}
+
+impl OutboundSettings {
+    /// Whether webhooks can be signed, hence sent.
+    pub fn webhooks_enabled(&self) -> bool {
+        self.webhook_secret
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+    }
+
+    /// What signs webhook deliveries, if a secret is set; the error says
+    /// what is wrong with the settings.
+    pub fn signer(&self) -> Result<Option<standardwebhooks::Webhook>, String> {
+        let secret = self.webhook_secret.as_deref().filter(|s| !s.is_empty());
+        match (secret, &self.webhook_url) {
+            (None, Some(_)) => Err(
+                "AVATARS_WEBHOOK_URL is set without AVATARS_WEBHOOK_SECRET; set a secret (whsec_ and base64) to sign the deliveries with".into(),
+            ),
+            (None, None) => Ok(None),
+            (Some(secret), _) => standardwebhooks::Webhook::new(secret).map(Some).map_err(|e| {
+                format!("AVATARS_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and base64): {e}")
+            }),
+        }
+    }
 }
 
 /// How logs are written.

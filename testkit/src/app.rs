@@ -588,31 +588,33 @@ pub fn api_binary() -> PathBuf {
 /// test run (cargo builds only this package's binaries for its tests).
 pub fn worker_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let api = api_binary();
-            let path = api.with_file_name(format!("avatar-worker{}", std::env::consts::EXE_SUFFIX));
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args([
-                "build",
-                "--quiet",
-                "-p",
-                "avatar-worker",
-                "--bin",
-                "avatar-worker",
-            ]);
-            if api.components().any(|c| c.as_os_str() == "release") {
-                build.arg("--release");
-            }
-            let status = build
-                .status()
-                .expect("cannot run cargo to build avatar-worker");
-            assert!(status.success(), "building avatar-worker failed");
-            assert!(path.exists(), "{} was not built", path.display());
-            path
-        })
-        .clone()
+    BUILT.get_or_init(|| built("avatar-worker")).clone()
+}
+
+/// The `avatar-import` binary of this build, brought up to date once per
+/// test run.
+pub fn import_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| built("avatar-import")).clone()
+}
+
+/// Builds the binary of package `name` (named alike) in this build's
+/// profile, and returns its path beside `avatar-api`.
+fn built(name: &str) -> PathBuf {
+    let api = api_binary();
+    let path = api.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", name, "--bin", name]);
+    if api.components().any(|c| c.as_os_str() == "release") {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {name}: {e}"));
+    assert!(status.success(), "building {name} failed");
+    assert!(path.exists(), "{} was not built", path.display());
+    path
 }
 
 /// The counts of an import's state, in the order `queued`, `processing`,

@@ -1,8 +1,8 @@
 //! What the tests share: the shared image corpus ([`corpus`]), small files
 //! crafted to cost a decoder dearly ([`hostile`]) and, with
 //! the `service` feature, the processes under test ([`app`]), the S3
-//! server ([`s3`]), test images ([`images`]) and a local HTTP server for
-//! URL imports ([`source_server`]).
+//! server ([`s3`]), test images ([`images`]), a local HTTP server for
+//! URL imports ([`source_server`]) and a webhook receiver ([`receiver`]).
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +12,8 @@ pub mod corpus;
 pub mod hostile;
 #[cfg(feature = "service")]
 pub mod images;
+#[cfg(feature = "service")]
+pub mod receiver;
 #[cfg(feature = "service")]
 pub mod s3;
 #[cfg(feature = "service")]

@@ -23,7 +23,7 @@ use axum::routing::get;
 ///   the image;
 /// - `/busy`: always 503 with `Retry-After: 3600`;
 /// - `/photo/{n}`: image `n` (modulo their number) of those given to
-///   [`start_many`], after the delay.
+///   [`start_many`], after the delay; the first at any other name.
 ///
 /// Formats as its base URL.
 #[derive(Clone)]
@@ -114,9 +114,10 @@ pub async fn start_many(images: Vec<Vec<u8>>, slow: Duration) -> Origin {
             .route(path, get(answer))
             .route(&format!("{path}/{{name}}"), get(answer));
     }
-    let photo = move |State(served): State<Served>, Path(n): Path<usize>| async move {
+    let photo = move |State(served): State<Served>, Path(name): Path<String>| async move {
         tokio::time::sleep(served.slow).await;
         let images = &served.images;
+        let n = name.parse::<usize>().unwrap_or(0);
         (
             [(header::CONTENT_TYPE, "image/jpeg")],
             images[n % images.len()].clone(),

@@ -156,7 +156,7 @@ impl FetchLimits {
             connect_timeout: Duration::from_secs(settings.worker.fetch_connect_timeout_secs),
             total_timeout: Duration::from_secs(settings.worker.fetch_timeout_secs),
             max_bytes: settings.shared.image.max_upload_bytes,
-            allow_private: settings.worker.allow_private_sources,
+            allow_private: settings.shared.outbound.allow_private_sources,
         }
     }
 }
@@ -232,6 +232,29 @@ impl Fetcher {
             max_bytes: limits.max_bytes,
             min_rate: policy.min_rate,
         })
+    }
+
+    /// Posts `body` to `url` under the same rules as a fetch (the address
+    /// of every URL and redirect checked), for a client's webhook
+    /// `callbackUrl`; returns the answer's status.
+    pub async fn post(
+        &self,
+        url: &SourceUrl,
+        headers: reqwest::header::HeaderMap,
+        body: String,
+        timeout: Duration,
+    ) -> Result<u16, FetchError> {
+        self.rules.check(url.as_url())?;
+        let response = self
+            .client
+            .post(url.as_url().clone())
+            .headers(headers)
+            .body(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(response.status().as_u16())
     }
 
     /// Downloads `url`, refusing bodies over the byte limit or under the

@@ -11,10 +11,12 @@
 //!   [`host_permits`]: at most so many fetches to one host at once.
 //! - [`convert`]: the pipeline on local files, for operators and benchmarks.
 //! - [`maintenance`]: due retries and the deletion of superseded avatars.
+//! - [`webhooks`]: the delivery pool that posts webhook events.
 
 #![forbid(unsafe_code)]
 
-pub mod address;
+/// The address rules live with the domain types, for the API's checks too.
+pub use avatar_common::address;
 pub mod convert;
 pub mod fetch;
 pub mod host_permits;
@@ -23,6 +25,7 @@ pub mod pool;
 pub mod processor;
 pub mod settings;
 pub mod slots;
+pub mod webhooks;
 
 use anyhow::Context as _;
 use avatar_common::queue;
@@ -48,6 +51,7 @@ pub async fn requeue_failed(settings: Settings, all: bool) -> anyhow::Result<()>
 /// Runs a stand-alone worker process until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (client, queue) = queue::open(&settings.shared.redis).await?;
+    let queue = queue.with_webhooks(&settings.shared.outbound);
     let storage = Storage::open(&settings.shared.storage)
         .await
         .context("the object store is not usable")?;

@@ -24,6 +24,7 @@ use crate::maintenance;
 use crate::processor::{Processor, handle};
 use crate::settings::Settings;
 use crate::slots::ConversionSlots;
+use crate::webhooks::DeliveryPool;
 
 /// How long one blocking read of the stream waits before looking for
 /// orphaned jobs again; also the longest a stopping worker waits for a read.
@@ -107,6 +108,8 @@ pub async fn run_pool(
         staging,
         shutdown.clone(),
     ));
+    let deliveries = delivery_pool(settings, &queue, &storage)?
+        .map(|pool| tokio::spawn(Arc::new(pool).run(shutdown.clone())));
 
     let worker_name = name.clone();
     let monitor = Monitor::new()
@@ -125,9 +128,39 @@ pub async fn run_pool(
     };
     let stopped = monitor.run_with_signal(signal).await;
     upkeep.abort();
+    if let Some(deliveries) = deliveries {
+        deliveries.abort();
+    }
     stopped.context("the worker pool stopped")?;
     tracing::info!(worker = %name, "worker pool stopped");
     Ok(())
+}
+
+/// The webhook delivery pool, when webhooks can be signed.
+fn delivery_pool(
+    settings: &Settings,
+    queue: &JobQueue,
+    storage: &Storage,
+) -> anyhow::Result<Option<DeliveryPool>> {
+    let outbound = &settings.shared.outbound;
+    let Some(signer) = outbound.signer().map_err(anyhow::Error::msg)? else {
+        return Ok(None);
+    };
+    let public_base_url = storage
+        .public_base_url(&settings.shared.storage)
+        .context("webhooks carry avatar URLs, and with local storage a worker cannot tell them; set AVATARS_PUBLIC_BASE_URL")?;
+    let worker = &settings.worker;
+    Ok(Some(DeliveryPool {
+        queue: queue.clone(),
+        signer,
+        operator: DeliveryPool::operator_client()?,
+        callbacks: Fetcher::from_settings(settings)
+            .context("cannot build the HTTP client for webhook callbacks")?,
+        public_base_url,
+        backoff: DeliveryPool::backoff(Duration::from_millis(worker.webhook_retry_base_ms)),
+        give_up_after: Duration::from_secs(outbound.webhook_retry_hours * 3600),
+        concurrency: worker.webhook_concurrency as usize,
+    }))
 }
 
 /// Ends a shutdown that running jobs have not finished within `grace`;

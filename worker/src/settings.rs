@@ -66,7 +66,7 @@ pub struct WorkerSettings {
     /// sources, waiting for a permit of their origin host or for a slot,
     /// so that slow origins do not leave the cores idle. One of all the
     /// jobs held is always kept for interactive work.
-    #[arg(long, env = "AVATARS_FETCHES_IN_FLIGHT", default_value_t = 16)]
+    #[arg(long, env = "AVATARS_FETCHES_IN_FLIGHT", default_value_t = 32)]
     pub fetches_in_flight: usize,
 
     /// Seconds a job may go without its worker's heartbeat before another
@@ -140,12 +140,6 @@ pub struct WorkerSettings {
     #[arg(long, env = "AVATARS_FETCH_TIMEOUT_SECS", default_value_t = 30)]
     pub fetch_timeout_secs: u64,
 
-    /// Let URL imports reach loopback and private addresses (tests and
-    /// private deployments only).
-    #[arg(long, env = "AVATARS_ALLOW_PRIVATE_SOURCES", default_value_t = false,
-          action = clap::ArgAction::Set)]
-    pub allow_private_sources: bool,
-
     /// Comma-separated hosts URL imports may fetch from (each redirect
     /// too): `cdn.example.com` is that host only, `*.example.com` its
     /// subdomains, an IP address that address. Unset: any public host.
@@ -173,6 +167,17 @@ pub struct WorkerSettings {
     /// 0: no cap.
     #[arg(long, env = "AVATARS_USER_MAX_RUNNING", default_value_t = 1)]
     pub user_max_running: u32,
+
+    /// Webhook deliveries this process has in flight at once, apart from
+    /// its job slots.
+    #[arg(long, env = "AVATARS_WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub webhook_concurrency: u64,
+
+    /// First pause before a failed webhook delivery is tried again, in
+    /// milliseconds; each next pause doubles (at most an hour), with jitter.
+    #[arg(long, env = "AVATARS_WEBHOOK_RETRY_BASE_MS", default_value_t = 1000)]
+    pub webhook_retry_base_ms: u64,
 
     /// Seconds one job's image conversion may take before the job fails.
     #[arg(long, env = "AVATARS_JOB_TIMEOUT_SECS", default_value_t = 60,

@@ -14,7 +14,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::submit::{Preferences, Source, WaitQuery, submit};
+use super::submit::{Preferences, Source, WaitQuery, callback_url, submit};
 use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
@@ -97,6 +97,8 @@ pub async fn from_multipart(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UrlBody {
     avatar_url: String,
+    /// As `?callbackUrl=`; the body's wins when both are given.
+    callback_url: Option<String>,
 }
 
 /// `PUT /user/{USER_ID}/avatar`: a worker fetches the image from a URL.
@@ -109,13 +111,13 @@ pub async fn from_url(
     body: Result<Json<UrlBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.may_act_on(&user_id)?;
-    let preferences = Preferences::read(&state, &query, &headers)?;
+    let mut preferences = Preferences::read(&state, &query, &headers)?;
     let Json(body) = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
             limit: state.max_upload_bytes,
         },
         _ => ApiError::InvalidRequest(format!(
-            "send a JSON body {{\"avatarUrl\": \"https://...\"}} with Content-Type: application/json ({})",
+            "send a JSON body {{\"avatarUrl\": \"https://...\", \"callbackUrl\"?: \"https://...\"}} with Content-Type: application/json ({})",
             e.body_text()
         )),
     })?;
@@ -125,6 +127,9 @@ pub async fn from_url(
             .map_err(|e: avatar_common::source_url::InvalidSourceUrl| {
                 ApiError::InvalidRequest(e.to_string())
             })?;
+    if let Some(callback) = &body.callback_url {
+        preferences.callback_url = Some(callback_url(&state, callback)?);
+    }
     submit(&state, user, Source::Url(url), preferences).await
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use avatar_common::imports::{ImportError, ImportFailure, ImportMode, ImportRecord};
+use avatar_common::imports::{ImportError, ImportFailure, ImportMode};
 use avatar_common::queue::ImportEntry;
 use avatar_common::{ImportId, SourceUrl, UserId};
 use axum::Json;
@@ -26,7 +26,6 @@ use crate::auth::{ADMIN_SCOPE, Caller};
 use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::time::rfc3339;
 
 /// Items accepted in one round trip to Redis.
 const BATCH: usize = 500;
@@ -138,7 +137,7 @@ pub async fn cancel(
 /// The answer with an import's state, or 404.
 async fn state_of(state: &AppState, id: &ImportId) -> Result<Json<body::Import>, ApiError> {
     match state.queue.import_record(id).await? {
-        Some(record) => Ok(Json(import_body(&record))),
+        Some(record) => Ok(Json(body::Import::from(&record))),
         None => Err(no_such_import(id)),
     }
 }
@@ -214,17 +213,17 @@ struct Options {
 }
 
 impl Options {
-    fn read(mode: Option<String>, callback_url: Option<String>) -> Result<Self, ApiError> {
+    fn read(
+        state: &AppState,
+        mode: Option<String>,
+        callback_url: Option<String>,
+    ) -> Result<Self, ApiError> {
         let mode = match mode {
             None => ImportMode::Replace,
             Some(text) => text.parse().map_err(ApiError::InvalidRequest)?,
         };
         let callback_url = callback_url
-            .map(|url| {
-                url.parse::<SourceUrl>().map_err(|e| {
-                    ApiError::InvalidRequest(format!("callbackUrl is not acceptable: {e}"))
-                })
-            })
+            .map(|url| super::submit::callback_url(state, &url))
             .transpose()?;
         Ok(Self { mode, callback_url })
     }
@@ -253,6 +252,7 @@ async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<O
     })?;
     drop(bytes);
     let options = Options::read(
+        state,
         parsed.mode.or(query.mode),
         parsed.callback_url.or(query.callback_url),
     )?;
@@ -272,7 +272,7 @@ async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<O
 
 /// Accepts an NDJSON body line by line as it arrives.
 async fn from_ndjson(state: &AppState, query: ImportQuery, body: Body) -> Result<Opened, ApiError> {
-    let options = Options::read(query.mode, query.callback_url)?;
+    let options = Options::read(state, query.mode, query.callback_url)?;
     let limits = state.import_limits;
     let mut import = Import::new(state, options);
     let mut stream = body.into_data_stream();
@@ -458,20 +458,6 @@ fn read_item(index: u64, value: Result<Value, String>) -> ImportEntry {
         }
     };
     ImportEntry::Valid { index, user, url }
-}
-
-/// The body of an import's state.
-fn import_body(record: &ImportRecord) -> body::Import {
-    body::Import {
-        import_id: record.id.to_string(),
-        status: record.status.as_str(),
-        mode: record.mode.as_str(),
-        counts: record.counts,
-        callback_url: record.callback_url.clone(),
-        created_at: rfc3339(record.created_at),
-        updated_at: rfc3339(record.updated_at),
-        finished_at: record.finished_at.map(rfc3339),
-    }
 }
 
 fn admin_only(caller: &Caller) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::time::rfc3339;
+use avatar_common::timestamps::rfc3339;
 
 pub async fn show(
     State(state): State<Arc<AppState>>,

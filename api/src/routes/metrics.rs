@@ -18,6 +18,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     avatar_common::metrics::report_queue_depths(&state.queue).await;
+    avatar_common::metrics::report_webhooks(&state.queue).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use avatar_common::address::is_public;
 use avatar_common::idempotency_key::InvalidIdempotencyKey;
 use avatar_common::jobs::Lane;
 use avatar_common::storage::ObjectKind;
@@ -31,9 +32,11 @@ pub const MAX_WAIT_SECS: u64 = 30;
 
 /// The query of a PUT.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WaitQuery {
     wait: Option<String>,
     priority: Option<String>,
+    callback_url: Option<String>,
 }
 
 /// Where a new avatar comes from.
@@ -76,15 +79,18 @@ fn wait_window(
 /// How long an idempotency key names its job.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// How a PUT asks to be handled: its wait window, idempotency key and lane.
+/// How a PUT asks to be handled: its wait window, idempotency key, lane
+/// and the URL that hears of its end.
 pub struct Preferences {
     pub wait: Duration,
     pub idempotency_key: Option<IdempotencyKey>,
     pub lane: Lane,
+    pub callback_url: Option<SourceUrl>,
 }
 
 impl Preferences {
-    /// Reads `?wait=`, `?priority=`, `Prefer` and `Idempotency-Key`.
+    /// Reads `?wait=`, `?priority=`, `?callbackUrl=`, `Prefer` and
+    /// `Idempotency-Key`.
     pub fn read(
         state: &AppState,
         query: &Result<Query<WaitQuery>, QueryRejection>,
@@ -114,12 +120,43 @@ impl Preferences {
             .transpose()
             .map_err(ApiError::InvalidRequest)?
             .unwrap_or_default();
+        let callback_url = query
+            .callback_url
+            .as_deref()
+            .map(|url| callback_url(state, url))
+            .transpose()?;
         Ok(Self {
             wait: wait_window(state, query, headers)?,
             idempotency_key,
             lane,
+            callback_url,
         })
     }
+}
+
+/// A client's `callbackUrl`, checked as the contract says: webhooks must be
+/// on, and it must be a URL a URL import could fetch; an IP literal that
+/// is not public is refused here, a host name when the delivery connects.
+pub fn callback_url(state: &AppState, text: &str) -> Result<SourceUrl, ApiError> {
+    if !state.outbound.webhooks_enabled() {
+        return Err(ApiError::InvalidRequest(
+            "this service sends no webhooks (it has no AVATARS_WEBHOOK_SECRET); leave callbackUrl out".into(),
+        ));
+    }
+    let url: SourceUrl = text
+        .parse()
+        .map_err(|e| ApiError::InvalidRequest(format!("callbackUrl is not acceptable: {e}")))?;
+    let private = match url.as_url().host() {
+        Some(url::Host::Ipv4(ip)) => !is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !is_public(ip.into()),
+        _ => false,
+    };
+    if private && !state.outbound.allow_private_sources {
+        return Err(ApiError::InvalidRequest(
+            "callbackUrl names a private or reserved address; give a public one".into(),
+        ));
+    }
+    Ok(url)
 }
 
 /// Accepts a new avatar for `user` and answers as the API contract says.
@@ -150,7 +187,8 @@ pub async fn submit(
         .idempotency_key
         .as_ref()
         .map(|k| (k, IDEMPOTENCY_TTL));
-    let enqueued = match state.queue.enqueue(&job, idempotency).await {
+    let callback = preferences.callback_url.as_ref();
+    let enqueued = match state.queue.enqueue(&job, idempotency, callback).await {
         Ok(enqueued) => enqueued,
         Err(e) => {
             if let Some(key) = staged {

@@ -42,6 +42,10 @@ fn main() {
             "an_import_loses_no_item_to_a_worker_killed_mid_import",
             || Box::pin(scenarios::killed_worker_mid_import()),
         ),
+        (
+            "a_webhook_in_flight_on_a_killed_worker_is_delivered_by_another",
+            || Box::pin(scenarios::killed_worker_with_a_pending_webhook()),
+        ),
         ("sigterm_lets_a_worker_finish_its_job_and_exit_0", || {
             Box::pin(scenarios::sigterm_worker())
         }),

@@ -860,3 +860,50 @@ pub async fn killed_worker_mid_import() -> Outcome {
     }
     Ok(())
 }
+
+/// A worker is SIGKILLed while its delivery pool waits for a receiver
+/// that does not answer; once the claim's lease has run out, a new worker
+/// delivers the event, with the same `webhook-id`.
+pub async fn killed_worker_with_a_pending_webhook() -> Outcome {
+    use crate::support::receiver::{Behaviour, Receiver};
+    let receiver = Receiver::start(Behaviour::HangUntilTold).await;
+    let mut app = TestApp::builder()
+        .in_process_workers(0)
+        .worker_processes(1)
+        .env("AVATARS_WEBHOOK_URL", &receiver.to_string())
+        .env(
+            "AVATARS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .env("AVATARS_WEBHOOK_RETRY_BASE_MS", "200")
+        .start()
+        .await;
+    let id = accepted_id(
+        app.put_bytes("hooked", "me", "?wait=10", images::png(64, 64))
+            .await,
+    )
+    .await?;
+    wait_for("a delivery in flight", Duration::from_secs(20), || async {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await?;
+    app.workers[0].kill().map_err(|e| e.to_string())?;
+    let _ = app.workers[0].wait();
+    let refused = receiver.received();
+    receiver.accept_from_now();
+    app.add_worker();
+    let delivered = wait_for("the delivery", Duration::from_secs(60), || async {
+        receiver.accepted().into_iter().next()
+    })
+    .await?;
+    ensure!(
+        delivered.header("webhook-id") == refused[0].header("webhook-id"),
+        "the delivery came back under another id"
+    );
+    let event = delivered.json();
+    ensure!(
+        event["type"] == "avatar.updated" && event["data"]["jobId"] == id.as_str(),
+        "delivered {event}"
+    );
+    Ok(())
+}

@@ -36,8 +36,8 @@
 mod record;
 
 pub use record::{
-    ImportCounts, ImportError, ImportFailure, ImportMode, ImportRecord, ImportStatus, field,
-    key_part,
+    ImportCounts, ImportError, ImportFailure, ImportMode, ImportRecord, ImportState, ImportStatus,
+    field, key_part,
 };
 
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ImportId;
 use crate::jobs::record::fields;
+use crate::timestamps::rfc3339;
 
 fields! {
     /// Field names of the import record.
@@ -185,6 +186,42 @@ impl ImportRecord {
             finished_at,
             callback_url,
         })
+    }
+}
+
+/// An import's state as the API shows it (`GET /imports/{id}`) and the
+/// `import.completed` event carries it. The counts add up to `total`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportState {
+    pub import_id: String,
+    pub status: &'static str,
+    pub mode: &'static str,
+    /// `total` and the count of each state.
+    #[serde(flatten)]
+    pub counts: ImportCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// RFC 3339; null until every item has ended.
+    pub finished_at: Option<String>,
+}
+
+impl From<&ImportRecord> for ImportState {
+    fn from(record: &ImportRecord) -> Self {
+        Self {
+            import_id: record.id.to_string(),
+            status: record.status.as_str(),
+            mode: record.mode.as_str(),
+            counts: record.counts,
+            callback_url: record.callback_url.clone(),
+            created_at: rfc3339(record.created_at),
+            updated_at: rfc3339(record.updated_at),
+            finished_at: record.finished_at.map(rfc3339),
+        }
     }
 }
 

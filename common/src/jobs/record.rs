@@ -20,6 +20,7 @@
 //! | `error_code`, `error_message` | fail | the [`JobFailure`] |
 //! | `stream` | enqueue | the key of its lane's stream, where a retry or a parked job goes back to |
 //! | `import`, `index`, `url` | import items | the item's import, its place in it and its source URL (see [`crate::imports`]) |
+//! | `callback` | enqueue | the PUT's `callbackUrl`, which hears of the job's end (see [`crate::webhooks`]) |
 //!
 //! Attempts that neither ended nor scheduled a retry (`attempts - retries -
 //! 1` at the start of one) were cut short by a dying worker.
@@ -76,6 +77,7 @@ fields! {
         IMPORT = "import",
         INDEX = "index",
         URL = "url",
+        CALLBACK = "callback",
     }
 }
 

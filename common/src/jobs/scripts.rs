@@ -13,6 +13,9 @@
 //! - `I.<field>`, `IK.<part>`, `IS.<state>`: the import record's fields,
 //!   the parts its lists' keys add to its key, and the [`ImportStatus`]
 //!   names, from [`crate::imports`];
+//! - `W.<field>`, `WK.<part>`, `ET.<type>`: a webhook delivery's fields,
+//!   the keys of the delivery set, and the event types (`.` written `_`),
+//!   from [`crate::webhooks`];
 //! - `release_slot(...)` and the `import_...` functions: the release of a
 //!   user's running slot and the bookkeeping of an import's items, shared
 //!   by the scripts that move jobs (see [`LIBRARY`]).
@@ -26,6 +29,7 @@ use redis::{RedisError, Script};
 use super::JobStatus;
 use super::record::{entry_field, field, user_field};
 use crate::imports::{self, ImportStatus};
+use crate::webhooks;
 
 /// The Lua prelude that names the keys, arguments, fields and states.
 fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
@@ -61,6 +65,14 @@ fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
     lua += &table("U", quoted(user_field::ALL));
     lua += &table("E", quoted(entry_field::ALL));
     lua += &table("I", quoted(imports::field::ALL));
+    lua += &table("W", quoted(webhooks::field::ALL));
+    lua += &table("WK", quoted(webhooks::key_part::ALL));
+    lua += &table(
+        "ET",
+        webhooks::EventType::ALL
+            .iter()
+            .map(|t| (t.as_str().replace('.', "_"), format!("'{}'", t.as_str()))),
+    );
     lua += &table("IK", quoted(imports::key_part::ALL));
     lua += &table(
         "IS",
@@ -80,6 +92,25 @@ fn prelude(keys: &[&str], args: &[&str], rest: bool) -> String {
 
 /// Lua functions the scripts share, after the tables they use.
 const LIBRARY: &str = r#"
+-- Records a webhook delivery of an event of type `kind` with `data` (a
+-- table, stored as JSON) to `url`, due at once; nothing for no URL.
+local function hook_add(hook_prefix, url, target, kind, data, now)
+  if not url or url == '' then
+    return
+  end
+  local id = redis.call('INCR', hook_prefix .. WK.seq)
+  redis.call('HSET', hook_prefix .. id, W.id, id, W.url, url, W.target, target, W.type, kind,
+    W.data, cjson.encode(data), W.created, now, W.attempts, 0)
+  redis.call('ZADD', hook_prefix .. WK.due, now, id)
+  redis.call('ZADD', hook_prefix .. WK.pending, now, id)
+end
+
+-- Records an event for the operator's URL and, when given, a client's.
+local function hook_event(hook_prefix, operator_url, callback_url, kind, data, now)
+  hook_add(hook_prefix, operator_url, 'operator', kind, data, now)
+  hook_add(hook_prefix, callback_url, 'callback', kind, data, now)
+end
+
 -- A job of user_id stopped running (job_id, or '' when none did): forget
 -- it and the leases that ran out, and while the user is under the cap
 -- move one parked job back to its lane's stream (`stream` for a record
@@ -119,10 +150,12 @@ local function import_move(imp, from, to, now)
 end
 
 -- Ends the import `imp` once its body is read and none of its items is
--- queued or processing: it is completed unless it was cancelled, and its
--- keys expire after `ttl` seconds (0: never).
-local function import_settle(imp, now, ttl)
-  local f = redis.call('HMGET', imp, I.status, I.queued, I.processing, I.open, I.finished)
+-- queued or processing: it is completed unless it was cancelled, its keys
+-- expire after `ttl` seconds (0: never), and `import.completed` is
+-- recorded for the operator's URL and the import's callback.
+local function import_settle(imp, now, ttl, hook_prefix, hook_url)
+  local f = redis.call('HMGET', imp, I.status, I.queued, I.processing, I.open, I.finished,
+    I.id, I.callback)
   if not f[1] or f[4] or f[5] or tonumber(f[2]) > 0 or tonumber(f[3]) > 0 then
     return
   end
@@ -130,6 +163,7 @@ local function import_settle(imp, now, ttl)
     redis.call('HSET', imp, I.status, IS.completed)
   end
   redis.call('HSET', imp, I.finished, now, I.updated, now)
+  hook_event(hook_prefix, hook_url, f[7], ET.import_completed, {importId = f[6]}, now)
   if tonumber(ttl) > 0 then
     for _, key in ipairs({imp, imp .. IK.failures, imp .. IK.urls}) do
       redis.call('EXPIRE', key, ttl)
@@ -164,9 +198,11 @@ local function import_release_after(imp, job_id, record_prefix, stream)
 end
 
 -- Ends the items waiting for `job_id` as `status` (failed, with `code`
--- and `message`, or cancelled). A failed one moves from the queued count;
--- a cancelled one was counted by the cancel.
-local function import_end_after(imp, job_id, record_prefix, url, status, code, message, now, ttl)
+-- and `message`, recorded for the operator's URL as `avatar.failed`; or
+-- cancelled). A failed one moves from the queued count; a cancelled one
+-- was counted by the cancel.
+local function import_end_after(imp, job_id, record_prefix, url, status, code, message, now, ttl,
+    hook_prefix, hook_url)
   local after = import_after(imp, job_id)
   for _, id in ipairs(redis.call('LRANGE', after, 0, -1)) do
     local record = record_prefix .. id
@@ -176,6 +212,8 @@ local function import_end_after(imp, job_id, record_prefix, url, status, code, m
       redis.call('HSET', record, F.error_code, code, F.error_message, message)
       import_failure(imp, f[1], f[2], url, code, message)
       import_move(imp, I.queued, I.failed, now)
+      hook_event(hook_prefix, hook_url, nil, ET.avatar_failed,
+        {userId = f[2], jobId = id, error = {code = code, message = message}}, now)
     end
     if tonumber(ttl) > 0 then
       redis.call('EXPIRE', record, ttl)
@@ -264,6 +302,8 @@ script! {
             /// may name any key).
             idempotency_key: &'a str,
             idempotency_ttl_secs: u64,
+            /// The job's `callbackUrl`, or empty.
+            callback_url: &'a str,
         }
     }
 }
@@ -296,6 +336,9 @@ script! {
             import_prefix: &'a str,
             /// Lifetime of a record that ends here; 0 keeps it.
             record_ttl_secs: u64,
+            hook_prefix: &'a str,
+            /// The operator's webhook URL, or empty.
+            hook_url: &'a str,
         }
     }
 }
@@ -323,6 +366,8 @@ script! {
             /// When the avatar no longer current may be deleted (unix ms).
             delete_after_ms: u64,
             import_prefix: &'a str,
+            hook_prefix: &'a str,
+            hook_url: &'a str,
         }
     }
 }
@@ -345,6 +390,8 @@ script! {
             job_id: &'a str,
             channel: &'a str,
             import_prefix: &'a str,
+            hook_prefix: &'a str,
+            hook_url: &'a str,
         }
     }
 }
@@ -365,6 +412,8 @@ script! {
             reason: &'a str,
             import_prefix: &'a str,
             record_ttl_secs: u64,
+            hook_prefix: &'a str,
+            hook_url: &'a str,
         }
     }
 }
@@ -448,6 +497,8 @@ script! {
         args {
             now_ms: u64,
             record_ttl_secs: u64,
+            hook_prefix: &'a str,
+            hook_url: &'a str,
         }
     }
 }
@@ -460,6 +511,46 @@ script! {
         args {
             now_ms: u64,
             record_ttl_secs: u64,
+            hook_prefix: &'a str,
+            hook_url: &'a str,
+        }
+    }
+}
+
+script! {
+    /// Claims up to `limit` due webhook deliveries for `lease_ms`; returns
+    /// their records' fields.
+    HooksClaim<'a>("lua/hooks_claim.lua") -> Vec<std::collections::HashMap<String, String>> {
+        keys { due, pending }
+        args {
+            hook_prefix: &'a str,
+            now_ms: u64,
+            lease_ms: u64,
+            limit: u32,
+        }
+    }
+}
+
+script! {
+    /// Forgets a delivered or given-up webhook delivery.
+    HooksEnd<'a>("lua/hooks_end.lua") -> u8 {
+        keys { due, pending }
+        args {
+            hook_prefix: &'a str,
+            id: u64,
+        }
+    }
+}
+
+script! {
+    /// Schedules a webhook delivery's next attempt at `due_ms`.
+    HooksRetry<'a>("lua/hooks_retry.lua") -> u8 {
+        keys { due }
+        args {
+            hook_prefix: &'a str,
+            id: u64,
+            due_ms: u64,
+            reason: &'a str,
         }
     }
 }

@@ -140,6 +140,8 @@ impl JobQueue {
             import: &self.keys().import(id),
             now_ms: now_ms(),
             record_ttl_secs: self.record_ttl().as_secs(),
+            hook_prefix: &self.keys().hook_prefix(),
+            hook_url: self.hook_url(),
         }
         .invoke(&mut self.connection())
         .await?)
@@ -152,6 +154,8 @@ impl JobQueue {
             import: &self.keys().import(id),
             now_ms: now_ms(),
             record_ttl_secs: self.record_ttl().as_secs(),
+            hook_prefix: &self.keys().hook_prefix(),
+            hook_url: self.hook_url(),
         }
         .invoke(&mut self.connection())
         .await?;

@@ -101,6 +101,13 @@ impl Keys {
         format!("{}{}", self.import(id), key_part::URLS)
     }
 
+    /// The prefix of webhook deliveries: a delivery's key is this plus its
+    /// number, and the delivery set's keys this plus a
+    /// [`crate::webhooks::key_part`].
+    pub fn hook_prefix(&self) -> String {
+        format!("{}:hook:", self.prefix)
+    }
+
     /// Jobs waiting to be retried, scored by when (unix ms).
     pub fn retry_set(&self) -> String {
         format!("{}:retry", self.prefix)

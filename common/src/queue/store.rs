@@ -14,7 +14,8 @@ use crate::jobs::scripts::{
     AcquireHost, Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start as StartScript,
 };
 use crate::jobs::{FailureCode, Lane, Started};
-use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, UserId};
+use crate::settings::OutboundSettings;
+use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, SourceUrl, UserId};
 
 /// A job the queue accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub struct JobQueue {
     keys: Keys,
     record_ttl: Duration,
     fair: FairShare,
+    /// The operator's webhook URL, or empty: every event is recorded for it.
+    hook_url: String,
 }
 
 impl JobQueue {
@@ -89,7 +92,23 @@ impl JobQueue {
             keys,
             record_ttl,
             fair: FairShare::OFF,
+            hook_url: String::new(),
         }
+    }
+
+    /// The same queue, recording every event for the operator's webhook
+    /// URL as the outbound settings name it (none without a secret to
+    /// sign with).
+    pub fn with_webhooks(mut self, outbound: &OutboundSettings) -> Self {
+        self.hook_url = match (&outbound.webhook_url, outbound.webhooks_enabled()) {
+            (Some(url), true) => url.clone(),
+            _ => String::new(),
+        };
+        self
+    }
+
+    pub(crate) fn hook_url(&self) -> &str {
+        &self.hook_url
     }
 
     /// The same queue, starting jobs under `fair`.
@@ -132,6 +151,7 @@ impl JobQueue {
         &self,
         job: &Job,
         idempotency: Option<(&IdempotencyKey, Duration)>,
+        callback: Option<&SourceUrl>,
     ) -> Result<Accepted, QueueError> {
         let payload = serde_json::to_string(job)
             .map_err(|e| QueueError::Corrupt(format!("cannot encode job: {e}")))?;
@@ -155,6 +175,7 @@ impl JobQueue {
             now_us: now_us(),
             idempotency_key,
             idempotency_ttl_secs,
+            callback_url: callback.map_or("", |url| url.as_url().as_str()),
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -222,6 +243,8 @@ impl JobQueue {
             record_prefix: &self.keys.job_prefix(),
             import_prefix: &self.keys.import_prefix(),
             record_ttl_secs: self.record_ttl.as_secs(),
+            hook_prefix: &self.keys.hook_prefix(),
+            hook_url: &self.hook_url,
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -325,6 +348,8 @@ impl JobQueue {
             channel: &self.keys.finished_channel(),
             delete_after_ms: now + retention.as_millis() as u64,
             import_prefix: &self.keys.import_prefix(),
+            hook_prefix: &self.keys.hook_prefix(),
+            hook_url: &self.hook_url,
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -357,6 +382,8 @@ impl JobQueue {
             job_id: &job.id.to_string(),
             channel: &self.keys.finished_channel(),
             import_prefix: &self.keys.import_prefix(),
+            hook_prefix: &self.keys.hook_prefix(),
+            hook_url: &self.hook_url,
         }
         .invoke(&mut self.conn.clone())
         .await?;
@@ -390,6 +417,8 @@ impl JobQueue {
             reason,
             import_prefix: &self.keys.import_prefix(),
             record_ttl_secs: self.record_ttl.as_secs(),
+            hook_prefix: &self.keys.hook_prefix(),
+            hook_url: &self.hook_url,
         }
         .invoke(&mut self.conn.clone())
         .await?;

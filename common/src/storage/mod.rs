@@ -115,6 +115,17 @@ impl Storage {
         }
     }
 
+    /// The prefix of every avatar URL, without a trailing slash: the
+    /// configured `AVATARS_PUBLIC_BASE_URL`, else the store's own; `None`
+    /// for local storage without one (the API serves it at its address).
+    pub fn public_base_url(&self, settings: &StorageSettings) -> Option<String> {
+        settings
+            .public_base_url
+            .clone()
+            .or_else(|| self.default_public_base())
+            .map(|base| base.trim_end_matches('/').to_owned())
+    }
+
     /// The URL prefix under which avatars are served when no public base
     /// URL is configured, or `None` for local storage (served by the API).
     pub fn default_public_base(&self) -> Option<String> {

@@ -53,6 +53,7 @@ pub async fn run(
             _ = garbage_ticks.tick() => {
                 garbage::collect(&queue, &storage).await;
                 avatar_common::metrics::report_queue_depths(&queue).await;
+                avatar_common::metrics::report_webhooks(&queue).await;
             }
             _ = sweep_ticks.tick() => staging::sweep(&queue, &storage, sweep.retention).await,
         }

@@ -22,6 +22,8 @@ else
     end
     redis.call('HSET', K.user, U.stamp, A.stamp, U.key, A.object_key)
     promoted = 1
+    hook_event(A.hook_prefix, A.hook_url, redis.call('HGET', K.job, F.callback), ET.avatar_updated,
+      {userId = A.user_id, jobId = A.job_id, key = A.object_key}, A.now_ms)
   elseif stamp < current then
     -- A later update is already current: this avatar never will be.
     redis.call('ZADD', K.garbage, A.delete_after_ms, A.object_key)
@@ -40,7 +42,7 @@ if imp then
     redis.call('HSET', imp .. IK.urls, url, '=' .. A.object_key)
     import_release_after(imp, A.job_id, A.record_prefix, K.stream)
   end
-  import_settle(imp, A.now_ms, A.record_ttl_secs)
+  import_settle(imp, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
 end
 redis.call('PUBLISH', A.channel, A.job_id)
 return promoted

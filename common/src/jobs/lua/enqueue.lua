@@ -20,5 +20,8 @@ redis.call('HSET', K.job,
   F.id, A.job_id, F.user, A.user_id, F.status, S.queued, F.stamp, stamp,
   F.created, A.now_ms, F.updated, A.now_ms, F.accepted_us, A.now_us,
   F.attempts, 0, F.retry_from, A.now_ms, F.job, A.job_json, F.stream, K.stream)
+if A.callback_url ~= '' then
+  redis.call('HSET', K.job, F.callback, A.callback_url)
+end
 redis.call('XADD', K.stream, '*', E.job, A.job_json, E.stamp, stamp)
 return {tonumber(stamp), A.job_id}

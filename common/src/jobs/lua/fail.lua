@@ -11,6 +11,8 @@ local imp, index, user_id, url = import_item(K.job, A.import_prefix)
 if not imp then
   redis.call('ZADD', K.failed, A.now_ms, A.job_id)
 end
+hook_event(A.hook_prefix, A.hook_url, redis.call('HGET', K.job, F.callback), ET.avatar_failed,
+  {userId = A.user_id, jobId = A.job_id, error = {code = A.code, message = A.message}}, A.now_ms)
 redis.call('XACK', K.stream, A.group, A.entry)
 redis.call('XDEL', K.stream, A.entry)
 release_slot(K.running, K.parked, K.parked_users, A.user_id, A.job_id, A.cap, A.now_ms,
@@ -26,9 +28,9 @@ if imp then
       as = S.cancelled
     end
     import_end_after(imp, A.job_id, A.record_prefix, url, as, A.code, A.message,
-      A.now_ms, A.record_ttl_secs)
+      A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
   end
-  import_settle(imp, A.now_ms, A.record_ttl_secs)
+  import_settle(imp, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
 end
 redis.call('PUBLISH', A.channel, A.job_id)
 return 1

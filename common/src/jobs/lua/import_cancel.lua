@@ -9,5 +9,5 @@ if redis.call('HGET', K.import, I.status) == IS.running then
   redis.call('HSET', K.import, I.queued, 0, I.status, IS.cancelled, I.updated, A.now_ms)
   redis.call('HINCRBY', K.import, I.cancelled, queued)
 end
-import_settle(K.import, A.now_ms, A.record_ttl_secs)
+import_settle(K.import, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
 return 1

@@ -16,6 +16,6 @@ if imp then
     to = I.cancelled
   end
   import_move(imp, I.processing, to, A.now_ms)
-  import_settle(imp, A.now_ms, A.record_ttl_secs)
+  import_settle(imp, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
 end
 return 1

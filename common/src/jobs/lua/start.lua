@@ -18,14 +18,14 @@ if imp and status ~= S.processing then
   if import[1] ~= IS.running then
     drop(S.cancelled)
     import_end_after(imp, A.job_id, A.record_prefix, url, S.cancelled, '', '', A.now_ms,
-      A.record_ttl_secs)
+      A.record_ttl_secs, A.hook_prefix, A.hook_url)
     return {-2, 0, 0, 0}
   end
   if import[2] == 'missing' and redis.call('HEXISTS', K.user, U.key) == 1 then
     drop(S.skipped)
     import_move(imp, I.queued, I.skipped, A.now_ms)
     import_pass_on(imp, A.job_id, url, A.record_prefix, K.stream)
-    import_settle(imp, A.now_ms, A.record_ttl_secs)
+    import_settle(imp, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
     return {-3, 0, 0, 0}
   end
 end

@@ -1,5 +1,5 @@
-//! Which network addresses a URL import may connect to: public unicast
-//! only, unless private sources are allowed. IPv4 addresses embedded in IPv6
+//! Which network addresses a URL import or a webhook callback may connect
+//! to: public unicast only, unless private sources are allowed. IPv4 addresses embedded in IPv6
 //! (mapped, compatible, NAT64, 6to4) are judged as the IPv4 address they carry.
 //! Also [`HostPattern`]: an entry of the optional list of hosts URL imports
 //! are limited to.

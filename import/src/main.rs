@@ -1,0 +1,375 @@
+//! `avatar-import`: runs a migration from a CSV or JSONL file through the
+//! avatar API, as any client would. URL rows go in chunks through
+//! `POST /imports`; file rows are uploaded as bulk PUTs with bounded
+//! concurrency. Progress is kept in a state file beside the input, so a
+//! run stopped at any point is resumed by running the same command again.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod input;
+mod progress;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures::StreamExt as _;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::input::{Row, Source};
+use crate::progress::Progress;
+use crate::state::{State, Step};
+
+/// Imports avatars into the avatar service from a CSV or JSONL file.
+///
+/// The input is a CSV whose header names `userId` and `avatarUrl` (the
+/// service fetches each URL) or `path` (a local file this command
+/// uploads), or JSONL with the same fields. A relative path is taken from
+/// the input's folder.
+///
+/// Stop it at any time (Ctrl-C, a kill) and run the same command again: it
+/// picks up where it was from the state file beside the input
+/// (`<input>.avatar-import-state`), and redoes nothing that was finished.
+/// Delete that file to start over.
+///
+/// Exit status: 0 when every row completed or was skipped, 1 when some
+/// failed (they are listed in the failures file), 2 on a usage or
+/// connection error.
+///
+/// Example:
+///
+///   avatar-import --api https://avatars.example.com --token "$ADMIN_TOKEN" users.csv
+#[derive(Parser, Debug)]
+#[command(name = "avatar-import", version, verbatim_doc_comment)]
+struct Args {
+    /// Base URL of the avatar API, e.g. https://avatars.example.com
+    #[arg(long, env = "AVATARS_API_URL")]
+    api: String,
+
+    /// Bearer token with the avatars:admin scope.
+    #[arg(long, env = "AVATARS_TOKEN", hide_env_values = true)]
+    token: String,
+
+    /// `replace` every user's avatar, or fill only `missing` ones (users
+    /// who have an avatar when theirs would be made are skipped).
+    #[arg(long, default_value = "replace", value_parser = ["replace", "missing"])]
+    mode: String,
+
+    /// Where the failed rows are written, as CSV with their error.
+    /// Default: the input's name with `.failures.csv` appended.
+    #[arg(long)]
+    failures: Option<PathBuf>,
+
+    /// URL rows per import.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    chunk: u64,
+
+    /// File rows uploaded at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    concurrency: u64,
+
+    /// The CSV or JSONL file (`.jsonl`, `.ndjson`, or a first line that is
+    /// a JSON object).
+    input: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(&args).await {
+        Ok(summary) => {
+            println!("{summary}");
+            if summary.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("avatar-import: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// How the run ended.
+struct Summary {
+    rows: usize,
+    completed: u64,
+    skipped: u64,
+    failed: u64,
+    failures_file: PathBuf,
+    took: Duration,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows: {} completed, {} skipped, {} failed in {:.1} s",
+            self.rows,
+            self.completed,
+            self.skipped,
+            self.failed,
+            self.took.as_secs_f64()
+        )?;
+        if self.failed > 0 {
+            write!(
+                f,
+                "; the failed rows are in {}",
+                self.failures_file.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let rows = input::read(&args.input)?;
+    if rows.is_empty() {
+        bail!("{} has no rows", args.input.display());
+    }
+    let client = Client::new(&args.api, &args.token)?;
+    let state_path = State::path_for(&args.input);
+    let mut state = State::open(&state_path, &args.input, rows.len(), &args.mode)?;
+    let progress = Progress::new(rows.len() as u64);
+    progress.set(&state);
+
+    // URL rows not yet handed over go in imports, in row order.
+    let urls: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.source, Source::Url(_)) && !state.handed.contains(&r.number))
+        .collect();
+    for chunk in urls.chunks(args.chunk as usize) {
+        let lines: String = chunk
+            .iter()
+            .map(|row| {
+                let Source::Url(url) = &row.source else {
+                    unreachable!("only URL rows are chunked")
+                };
+                format!("{}\n", json!({"userId": row.user, "avatarUrl": url}))
+            })
+            .collect();
+        let answer = client.post_import(lines, &args.mode).await?;
+        if answer.status.as_u16() != 202 {
+            let (code, message) = answer.error();
+            bail!(
+                "the API refused an import ({}, {code}): {message}",
+                answer.status
+            );
+        }
+        let import = answer.body["importId"]
+            .as_str()
+            .context("the API's answer to an import has no importId")?
+            .to_owned();
+        state.record(Step::Imported {
+            import,
+            rows: chunk.iter().map(|r| r.number).collect(),
+        })?;
+    }
+
+    // File rows not yet handed over are uploaded, a few at a time.
+    let files: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.source, Source::File(_)) && !state.handed.contains(&r.number))
+        .collect();
+    let mut uploads = futures::stream::iter(files)
+        .map(|row| upload(&client, row))
+        .buffer_unordered(args.concurrency as usize);
+    while let Some(step) = uploads.next().await {
+        state.record(step?)?;
+        progress.set(&state);
+    }
+    drop(uploads);
+
+    // Then everything handed over is followed to its end.
+    while !state.open_imports.is_empty() || !state.open_jobs.is_empty() {
+        for (import, rows) in state.open_imports.clone() {
+            if let Some(steps) = import_steps(&client, &import, &rows).await? {
+                for step in steps {
+                    state.record(step)?;
+                }
+            }
+        }
+        for (row, job) in state.open_jobs.clone() {
+            if let Some(step) = job_step(&client, row, &job).await? {
+                state.record(step)?;
+            }
+        }
+        progress.set(&state);
+        if !state.open_imports.is_empty() || !state.open_jobs.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    progress.finish(&state);
+
+    let failures_file = args.failures.clone().unwrap_or_else(|| {
+        let mut name = args.input.as_os_str().to_owned();
+        name.push(".failures.csv");
+        PathBuf::from(name)
+    });
+    write_failures(&failures_file, &rows, &state)?;
+    Ok(Summary {
+        rows: rows.len(),
+        completed: state.completed,
+        skipped: state.skipped,
+        failed: state.failures.len() as u64,
+        failures_file,
+        took: started.elapsed(),
+    })
+}
+
+/// Uploads a file row; a row the API refuses at once ends failed.
+async fn upload(client: &Client, row: &Row) -> anyhow::Result<Step> {
+    let Source::File(path) = &row.source else {
+        unreachable!("only file rows are uploaded")
+    };
+    let failed = |code: &str, message: String| Step::RowEnded {
+        row: row.number,
+        outcome: "failed".into(),
+        code: Some(code.into()),
+        message: Some(message),
+    };
+    let bytes = match tokio::fs::read(path).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Ok(failed(
+                "unreadable",
+                format!("cannot read {}: {e}", path.display()),
+            ));
+        }
+    };
+    let answer = client.upload(&row.user, bytes).await?;
+    match answer.status.as_u16() {
+        200 | 202 => Ok(Step::Uploaded {
+            job: answer.body["jobId"]
+                .as_str()
+                .context("the API's answer to an upload has no jobId")?
+                .to_owned(),
+            row: row.number,
+        }),
+        _ => {
+            let (code, message) = answer.error();
+            Ok(failed(&code, message))
+        }
+    }
+}
+
+/// The steps that end `import` once every item has: each failed row, then
+/// the import's counts; `None` while it runs.
+async fn import_steps(
+    client: &Client,
+    import: &str,
+    rows: &[usize],
+) -> anyhow::Result<Option<Vec<Step>>> {
+    let answer = client.get(&format!("/imports/{import}")).await?;
+    if answer.status.as_u16() == 404 {
+        bail!(
+            "import {import} is gone from the API (expired?); delete the state file to start over"
+        );
+    }
+    let state = answer.body;
+    if !state["finishedAt"].is_string() {
+        return Ok(None);
+    }
+    let count = |name: &str| state[name].as_u64().unwrap_or(0);
+    let mut steps = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("/imports/{import}/failures?limit=1000&cursor={c}"),
+            None => format!("/imports/{import}/failures?limit=1000"),
+        };
+        let page = client.get(&query).await?.body;
+        for item in page["items"].as_array().into_iter().flatten() {
+            let Some(&row) = item["index"].as_u64().and_then(|i| rows.get(i as usize)) else {
+                continue;
+            };
+            steps.push(Step::RowEnded {
+                row,
+                outcome: "failed".into(),
+                code: item["error"]["code"].as_str().map(str::to_owned),
+                message: item["error"]["message"].as_str().map(str::to_owned),
+            });
+        }
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    steps.push(Step::ImportEnded {
+        ended: import.to_owned(),
+        completed: count("completed"),
+        skipped: count("skipped") + count("cancelled"),
+        failed: count("failed"),
+    });
+    Ok(Some(steps))
+}
+
+/// The step that ends a file row's job; `None` while it runs.
+async fn job_step(client: &Client, row: usize, job: &str) -> anyhow::Result<Option<Step>> {
+    let answer = client.get(&format!("/jobs/{job}")).await?;
+    let body: Value = answer.body;
+    let (outcome, code, message) = match body["status"].as_str() {
+        Some("completed") => ("completed", None, None),
+        Some("failed") => (
+            "failed",
+            body["error"]["code"].as_str().map(str::to_owned),
+            body["error"]["message"].as_str().map(str::to_owned),
+        ),
+        _ if answer.status.as_u16() == 404 => (
+            "failed",
+            Some("not_found".to_owned()),
+            Some(format!("job {job} is gone from the API (expired?)")),
+        ),
+        _ => return Ok(None),
+    };
+    Ok(Some(Step::RowEnded {
+        row,
+        outcome: outcome.into(),
+        code,
+        message,
+    }))
+}
+
+/// Writes every failed row, in row order, with its row number and error,
+/// as a CSV that this command takes as its input again.
+fn write_failures(path: &Path, rows: &[Row], state: &State) -> anyhow::Result<()> {
+    let mut writer = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write the failures to {}", path.display()))?;
+    writer.write_record(["userId", "avatarUrl", "path", "row", "code", "message"])?;
+    for row in rows {
+        if let Some(failure) = state.failures.get(&row.number) {
+            let (url, file) = match &row.source {
+                Source::Url(url) => (url.clone(), String::new()),
+                Source::File(path) => (String::new(), path.display().to_string()),
+            };
+            writer.write_record([
+                &row.user,
+                &url,
+                &file,
+                &(row.number + 1).to_string(),
+                &failure.code,
+                &failure.message,
+            ])?;
+        }
+    }
+    writer.flush()?;
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The webhook delivery pool of a worker process: claims due deliveries
+//! from Redis (see [`avatar_common::webhooks`]), posts each signed as
+//! Standard Webhooks define, and records how it went. It runs beside the
+//! job slots, with a bound of its own, so a receiver that hangs holds one
+//! of the pool's connections for at most [`ANSWER_WITHIN`] and never a
+//! job slot.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use avatar_common::backoff::{Backoff, Jitter};
+use avatar_common::imports::ImportState;
+use avatar_common::queue::{JobQueue, now_ms};
+use avatar_common::timestamps::rfc3339;
+use avatar_common::webhooks::{Delivery, EventType, Target};
+use avatar_common::{ObjectKey, SourceUrl, metrics};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::fetch::Fetcher;
+
+/// How long a receiver has to answer an attempt.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// How long a claimed delivery is kept from other pools: past it, a pool
+/// that died with it in hand has its claim taken over.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// How often an idle pool looks for due deliveries.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the pool needs.
+pub struct DeliveryPool {
+    pub queue: JobQueue,
+    pub signer: standardwebhooks::Webhook,
+    /// For the operator's URL: any address, no redirects.
+    pub operator: reqwest::Client,
+    /// For clients' callbackUrls: the rules of URL imports.
+    pub callbacks: Fetcher,
+    /// Prefix of every avatarUrl, without a trailing slash.
+    pub public_base_url: String,
+    pub backoff: Backoff,
+    /// How long after its event a delivery is given up.
+    pub give_up_after: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+}
+
+impl DeliveryPool {
+    /// The pauses between attempts: from `first`, doubling, at most an
+    /// hour, half of each random, so that the deliveries failed by one
+    /// outage do not all come back at once.
+    pub fn backoff(first: Duration) -> Backoff {
+        Backoff {
+            first,
+            factor: 2,
+            max: Duration::from_secs(3600),
+            jitter: Jitter::Equal,
+        }
+    }
+
+    /// The client for the operator's URL.
+    pub fn operator_client() -> anyhow::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(ANSWER_WITHIN)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("avatar-service/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client for webhooks")
+    }
+
+    /// Delivers until `shutdown`; deliveries in flight then are left to
+    /// their lease, and another pool sends them again.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = shutdown.cancelled() => return,
+            }
+            let free = slots.available_permits();
+            if free == 0 {
+                continue;
+            }
+            let claimed = match self.queue.claim_hooks(free as u32, LEASE).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot claim webhook deliveries now");
+                    continue;
+                }
+            };
+            for delivery in claimed {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let pool = Arc::clone(&self);
+                tokio::spawn(async move {
+                    pool.deliver(delivery).await;
+                    drop(slot);
+                });
+            }
+        }
+    }
+
+    /// One attempt at `delivery`, and its record.
+    async fn deliver(&self, delivery: Delivery) {
+        let event = delivery.event.as_str();
+        let outcome = match self.attempt(&delivery).await {
+            Ok(()) => {
+                tracing::info!(delivery = delivery.id, event, url = %delivery.url, "webhook delivered");
+                self.queue.end_hook(delivery.id).await.map(|()| "delivered")
+            }
+            Err(why) => {
+                let age = Duration::from_millis(now_ms().saturating_sub(delivery.created_ms));
+                let delay = self.backoff.delay(delivery.attempts);
+                if age + delay > self.give_up_after {
+                    tracing::error!(delivery = delivery.id, event, url = %delivery.url, attempts = delivery.attempts + 1, reason = %why, "webhook given up");
+                    self.queue.end_hook(delivery.id).await.map(|()| "given_up")
+                } else {
+                    tracing::warn!(delivery = delivery.id, event, url = %delivery.url, ?delay, reason = %why, "webhook not delivered; retrying later");
+                    self.queue
+                        .retry_hook(delivery.id, delay, &why)
+                        .await
+                        .map(|()| "retried")
+                }
+            }
+        };
+        match outcome {
+            Ok(outcome) => metrics::webhook_attempt(event, outcome),
+            Err(e) => {
+                tracing::warn!(delivery = delivery.id, error = %e, "cannot record a webhook attempt; its lease will bring it back")
+            }
+        }
+    }
+
+    /// Posts `delivery` once; `Err` says why it did not count as taken.
+    async fn attempt(&self, delivery: &Delivery) -> Result<(), String> {
+        let body = self.body(delivery).await?;
+        let timestamp = now_ms() / 1000;
+        let id = delivery.webhook_id();
+        let signature = self
+            .signer
+            .sign(&id, timestamp as i64, body.as_bytes())
+            .map_err(|e| format!("cannot sign: {e}"))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ] {
+            let value = HeaderValue::from_str(&value).map_err(|e| e.to_string())?;
+            headers.insert(name, value);
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let status = match delivery.target {
+            Target::Operator => self
+                .operator
+                .post(&delivery.url)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| describe(&e))?,
+            Target::Callback => {
+                let url: SourceUrl = delivery.url.parse().map_err(|e| format!("{e}"))?;
+                self.callbacks
+                    .post(&url, headers, body, ANSWER_WITHIN)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        match status {
+            200..=299 => Ok(()),
+            code => Err(format!("the receiver answered HTTP {code}")),
+        }
+    }
+
+    /// The event's body: the same for every attempt of one delivery.
+    async fn body(&self, delivery: &Delivery) -> Result<String, String> {
+        let stored = &delivery.data;
+        let data = match delivery.event {
+            EventType::AvatarUpdated => {
+                let key = stored["key"]
+                    .as_str()
+                    .and_then(|k| ObjectKey::try_from(k.to_owned()).ok())
+                    .ok_or("the event names no avatar")?;
+                json!({
+                    "userId": stored["userId"],
+                    "jobId": stored["jobId"],
+                    "avatarUrl": format!("{}/{key}", self.public_base_url),
+                })
+            }
+            EventType::AvatarFailed => stored.clone(),
+            EventType::ImportCompleted => {
+                let id = stored["importId"].as_str().unwrap_or_default();
+                match self.queue.completed_import(id).await {
+                    Ok(Some(record)) => serde_json::to_value(ImportState::from(&record))
+                        .map_err(|e| e.to_string())?,
+                    // Expired: what the event itself knew.
+                    Ok(None) => stored.clone(),
+                    Err(e) => return Err(format!("cannot read the import: {e}")),
+                }
+            }
+        };
+        let body: Value = json!({
+            "type": delivery.event.as_str(),
+            "timestamp": rfc3339(delivery.created_ms),
+            "data": data,
+        });
+        Ok(body.to_string())
+    }
+}
+
+/// A transport error, in a few words.
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        format!(
+            "the receiver did not answer within {} s",
+            ANSWER_WITHIN.as_secs()
+        )
+    } else if error.is_connect() {
+        "the receiver could not be reached".into()
+    } else {
+        format!("the request failed: {error}")
+    }
+}
