@@ -6,25 +6,25 @@
 //! not what is measured), the Redis at `AVATARS_BENCH_REDIS_URL`, and a
 //! local origin that serves the corpus photos at `/photo/{n}` (photo `n`
 //! modulo their number: every item has a URL of its own, so none is
-//! converted once for many), and reports:
+//! converted once for many), and reports, each as soon as it is measured:
 //!
-//! 1. the interactive round trip (a synchronous PUT of a small JPEG),
+//! 1. webhook latency over `AVATARS_BENCH_WEBHOOKS` (default 300)
+//!    synchronous PUTs: from each job's completion, as its record says, to
+//!    the receiver's 2xx;
+//! 2. the interactive round trip (a synchronous PUT of a small JPEG),
 //!    idle and while an import of `AVATARS_BENCH_IMPORT_ITEMS` (default
 //!    10,000) photos is being processed, for `AVATARS_BENCH_BACKLOG_SECS`
 //!    (default 60), next to one photo's conversion alone: the goal is a
 //!    p99 within the idle p99 plus one photo conversion;
-//! 2. import throughput, items/s from `POST /imports` to the last item's
+//! 3. import throughput, items/s from `POST /imports` to the last item's
 //!    end, for `AVATARS_BENCH_IMPORT_ITEMS` URL items with the origin
 //!    answering at once and after 300 ms, next to the bare pipeline:
 //!    `avatar-worker convert` run once per core over the same photos; and
 //!    once more with every third item naming one default picture, which
 //!    is fetched and converted once;
-//! 3. accepting an NDJSON import of `AVATARS_BENCH_ACCEPT_ITEMS` (default
+//! 4. accepting an NDJSON import of `AVATARS_BENCH_ACCEPT_ITEMS` (default
 //!    100,000) items on an API of its own: seconds, and the API's peak RSS
-//!    before and after;
-//! 4. webhook latency over `AVATARS_BENCH_WEBHOOKS` (default 300)
-//!    synchronous PUTs: from each job's completion, as its record says, to
-//!    the receiver's 2xx.
+//!    before and after.
 //!
 //! Run with `cargo bench -p avatar-api --bench imports`.
 
@@ -69,7 +69,9 @@ impl Service {
             .and_then(|l| l.local_addr())
             .expect("port")
             .port();
+        let media = format!("http://127.0.0.1:{port}/media");
         let env = [
+            ("AVATARS_PUBLIC_BASE_URL", media.as_str()),
             ("AVATARS_JWT_SECRET", SECRET),
             ("AVATARS_REDIS_URL", redis_url),
             ("AVATARS_REDIS_PREFIX", prefix),
@@ -280,64 +282,7 @@ async fn main() {
         .await
         .expect("redis");
 
-    let bare = bare_pipeline(&photos, cores, 20, &data_dir);
-
-    let service = Service::start(&http, &redis_url, &prefix, &data_dir, true, &[]).await;
-    let instant =
-        avatar_testkit::source_server::start_many(photo_bytes.clone(), Duration::ZERO).await;
-    let slow =
-        avatar_testkit::source_server::start_many(photo_bytes, Duration::from_millis(300)).await;
-
-    // 1. The interactive round trip, idle and behind a bulk backlog.
-    service
-        .round_trips(&http, 20, Duration::from_secs(10))
-        .await;
-    let idle = service
-        .round_trips(&http, 500, Duration::from_secs(60))
-        .await;
-    let backlog_id = service
-        .import(&http, &instant.to_string(), "backlog", items, false)
-        .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let behind = service.round_trips(&http, usize::MAX, backlog).await;
-    let state = service.import_state(&http, &backlog_id).await;
-    let converted_meanwhile = state["completed"].as_u64().unwrap_or_default();
-    service.cancel(&http, &backlog_id).await;
-    service.until_finished(&http, &backlog_id).await;
-
-    // 2. Import throughput at two origin latencies.
-    let mut throughput = Vec::new();
-    for (name, origin, shared) in [
-        ("in 0 ms", &instant, false),
-        ("in 300 ms", &slow, false),
-        ("in 0 ms, a third one URL", &instant, true),
-    ] {
-        let started = Instant::now();
-        let tag = format!("run-{}", throughput.len());
-        let id = service
-            .import(&http, &origin.to_string(), &tag, items, shared)
-            .await;
-        let done = service.until_finished(&http, &id).await;
-        let secs = started.elapsed().as_secs_f64();
-        assert_eq!(done["completed"].as_u64(), Some(items), "{done}");
-        throughput.push((name, items as f64 / secs, secs));
-    }
-    drop(service);
-
-    // 3. Accepting a large NDJSON import, on an API of its own.
-    let accept_prefix = format!("{prefix}-accept");
-    let acceptor = Service::start(&http, &redis_url, &accept_prefix, &data_dir, false, &[]).await;
-    let rss_before = acceptor.api_peak_rss_mib();
-    let started = Instant::now();
-    let accept_id = acceptor
-        .import(&http, &instant.to_string(), "accept", accept_items, false)
-        .await;
-    let accept_secs = started.elapsed().as_secs_f64();
-    let rss_after = acceptor.api_peak_rss_mib();
-    acceptor.cancel(&http, &accept_id).await;
-    drop(acceptor);
-
-    // 4. Webhook latency: from a job's completion (its record's time) to
+    // 1. Webhook latency, from a job's completion (its record's time) to
     // the receiver's 2xx.
     let hooks = env_number("AVATARS_BENCH_WEBHOOKS", 300) as usize;
     let receiver =
@@ -381,7 +326,32 @@ async fn main() {
         }
     }
     drop(hooked);
+    println!("\nwebhook delivery, a job's completion to the receiver's 2xx (ms, 1 ms clock)\n");
+    report_head();
+    report("avatar.updated to AVATARS_WEBHOOK_URL", hook_latency);
 
+    let service = Service::start(&http, &redis_url, &prefix, &data_dir, true, &[]).await;
+    let instant =
+        avatar_testkit::source_server::start_many(photo_bytes.clone(), Duration::ZERO).await;
+    let slow =
+        avatar_testkit::source_server::start_many(photo_bytes, Duration::from_millis(300)).await;
+
+    // 2. The interactive round trip, idle and behind a bulk backlog.
+    service
+        .round_trips(&http, 20, Duration::from_secs(10))
+        .await;
+    let idle = service
+        .round_trips(&http, 500, Duration::from_secs(60))
+        .await;
+    let backlog_id = service
+        .import(&http, &instant.to_string(), "backlog", items, false)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let behind = service.round_trips(&http, usize::MAX, backlog).await;
+    let state = service.import_state(&http, &backlog_id).await;
+    let converted_meanwhile = state["completed"].as_u64().unwrap_or_default();
+    service.cancel(&http, &backlog_id).await;
+    service.until_finished(&http, &backlog_id).await;
     println!("\ninteractive round trip (ms), {cores} conversion slots\n");
     report_head();
     report("round trip: synchronous PUT, idle", idle);
@@ -392,6 +362,9 @@ async fn main() {
     report("reference: one photo's conversion alone", one_photo);
     println!("\n({converted_meanwhile} photos of the backlog converted meanwhile)");
 
+    // 3. Import throughput at two origin latencies, next to the bare
+    // pipeline.
+    let bare = bare_pipeline(&photos, cores, 20, &data_dir);
     println!(
         "\nimport throughput, {items} URL items of {} photos\n",
         photos.len()
@@ -408,7 +381,20 @@ async fn main() {
         "",
         "100 %"
     );
-    for (name, rate, secs) in throughput {
+    for (name, origin, shared) in [
+        ("in 0 ms", &instant, false),
+        ("in 300 ms", &slow, false),
+        ("in 0 ms, a third one URL", &instant, true),
+    ] {
+        let started = Instant::now();
+        let tag = format!("run-{}", name.len());
+        let id = service
+            .import(&http, &origin.to_string(), &tag, items, shared)
+            .await;
+        let done = service.until_finished(&http, &id).await;
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(done["completed"].as_u64(), Some(items), "{done}");
+        let rate = items as f64 / secs;
         println!(
             "| {:<48} | {:>9.1} | {:>8.1} | {:>9.0} % |",
             format!("import, origin answering {name}"),
@@ -417,15 +403,24 @@ async fn main() {
             rate / bare * 100.0
         );
     }
+    drop(service);
 
+    // 4. Accepting a large NDJSON import, on an API of its own.
+    let accept_prefix = format!("{prefix}-accept");
+    let acceptor = Service::start(&http, &redis_url, &accept_prefix, &data_dir, false, &[]).await;
+    let rss_before = acceptor.api_peak_rss_mib();
+    let started = Instant::now();
+    let accept_id = acceptor
+        .import(&http, &instant.to_string(), "accept", accept_items, false)
+        .await;
+    let accept_secs = started.elapsed().as_secs_f64();
+    let rss_after = acceptor.api_peak_rss_mib();
+    acceptor.cancel(&http, &accept_id).await;
+    drop(acceptor);
     println!(
         "\naccepting an NDJSON import of {accept_items} items: {accept_secs:.1} s ({:.0} items/s); API peak RSS {rss_before:.1} MiB before, {rss_after:.1} MiB after",
         accept_items as f64 / accept_secs
     );
-
-    println!("\nwebhook delivery, a job's completion to the receiver's 2xx (ms, 1 ms clock)\n");
-    report_head();
-    report("avatar.updated to AVATARS_WEBHOOK_URL", hook_latency);
 
     forget(&mut conn, &prefix).await;
     let _ = std::fs::remove_dir_all(&data_dir);

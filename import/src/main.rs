@@ -198,12 +198,20 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     }
     drop(uploads);
 
-    // Then everything handed over is followed to its end.
+    // Then everything handed over is followed to its end; the items of
+    // imports still running count in the progress as they end.
     while !state.open_imports.is_empty() || !state.open_jobs.is_empty() {
+        let (mut ended, mut failed) = (0, 0);
         for (import, rows) in state.open_imports.clone() {
-            if let Some(steps) = import_steps(&client, &import, &rows).await? {
-                for step in steps {
-                    state.record(step)?;
+            match import_steps(&client, &import, &rows).await? {
+                Followed::Running {
+                    ended: e,
+                    failed: f,
+                } => (ended, failed) = (ended + e, failed + f),
+                Followed::Ended(steps) => {
+                    for step in steps {
+                        state.record(step)?;
+                    }
                 }
             }
         }
@@ -212,7 +220,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
                 state.record(step)?;
             }
         }
-        progress.set(&state);
+        progress.set_running(&state, ended, failed);
         if !state.open_imports.is_empty() || !state.open_jobs.is_empty() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -271,13 +279,16 @@ async fn upload(client: &Client, row: &Row) -> anyhow::Result<Step> {
     }
 }
 
-/// The steps that end `import` once every item has: each failed row, then
-/// the import's counts; `None` while it runs.
-async fn import_steps(
-    client: &Client,
-    import: &str,
-    rows: &[usize],
-) -> anyhow::Result<Option<Vec<Step>>> {
+/// Where an import stands.
+enum Followed {
+    /// Some items run; so many have ended, so many of them failed.
+    Running { ended: u64, failed: u64 },
+    /// Every item has ended: each failed row, then the import's counts.
+    Ended(Vec<Step>),
+}
+
+/// Where `import` stands, and once it has ended, the steps that record it.
+async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::Result<Followed> {
     let answer = client.get(&format!("/imports/{import}")).await?;
     if answer.status.as_u16() == 404 {
         bail!(
@@ -285,10 +296,17 @@ async fn import_steps(
         );
     }
     let state = answer.body;
-    if !state["finishedAt"].is_string() {
-        return Ok(None);
-    }
     let count = |name: &str| state[name].as_u64().unwrap_or(0);
+    if !state["finishedAt"].is_string() {
+        let ended = ["completed", "failed", "skipped", "cancelled"]
+            .map(count)
+            .iter()
+            .sum();
+        return Ok(Followed::Running {
+            ended,
+            failed: count("failed"),
+        });
+    }
     let mut steps = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -319,7 +337,7 @@ async fn import_steps(
         skipped: count("skipped") + count("cancelled"),
         failed: count("failed"),
     });
-    Ok(Some(steps))
+    Ok(Followed::Ended(steps))
 }
 
 /// The step that ends a file row's job; `None` while it runs.

@@ -52,8 +52,14 @@ impl Progress {
 
     /// Shows what `state` says.
     pub fn set(&self, state: &State) {
-        let done = Self::done(state);
-        let failed = state.failures.len();
+        self.set_running(state, 0, 0);
+    }
+
+    /// Shows what `state` says, and `ended` more rows of imports still
+    /// running, `failed` of them failed.
+    pub fn set_running(&self, state: &State, ended: u64, failed: u64) {
+        let done = Self::done(state) + ended;
+        let failed = state.failures.len() + failed as usize;
         self.bar.set_position(done);
         self.bar.set_message(failed.to_string());
         if self.terminal {

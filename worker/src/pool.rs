@@ -109,7 +109,7 @@ pub async fn run_pool(
         shutdown.clone(),
     ));
     let deliveries = delivery_pool(settings, &queue, &storage)?
-        .map(|pool| tokio::spawn(Arc::new(pool).run(shutdown.clone())));
+        .map(|pool| tokio::spawn(Arc::new(pool).run(client.clone(), shutdown.clone())));
 
     let worker_name = name.clone();
     let monitor = Monitor::new()

@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use avatar_common::backoff::{Backoff, Jitter};
+use avatar_common::backoff::{Backoff, Jitter, RECONNECT};
 use avatar_common::imports::ImportState;
 use avatar_common::queue::{JobQueue, now_ms};
 use avatar_common::timestamps::rfc3339;
 use avatar_common::webhooks::{Delivery, EventType, Target};
 use avatar_common::{ObjectKey, SourceUrl, metrics};
+use futures::StreamExt as _;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::Fetcher;
@@ -29,8 +30,9 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// that died with it in hand has its claim taken over.
 const LEASE: Duration = Duration::from_secs(30);
 
-/// How often an idle pool looks for due deliveries.
-const POLL: Duration = Duration::from_millis(50);
+/// How often a pool looks for due deliveries (retries come due) without
+/// being woken by a new one.
+const POLL: Duration = Duration::from_millis(250);
 
 /// What the pool needs.
 pub struct DeliveryPool {
@@ -72,14 +74,26 @@ impl DeliveryPool {
             .context("cannot build the HTTP client for webhooks")
     }
 
-    /// Delivers until `shutdown`; deliveries in flight then are left to
-    /// their lease, and another pool sends them again.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Delivers until `shutdown`, woken by each new delivery announced on
+    /// `client`'s channel, and every [`POLL`] for those whose retry came
+    /// due; deliveries in flight then are left to their lease, and another
+    /// pool sends them again.
+    pub async fn run(self: Arc<Self>, client: redis::Client, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let woken = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(
+            client,
+            self.queue.hook_wake_channel(),
+            woken.clone(),
+        ));
         loop {
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
-                () = shutdown.cancelled() => return,
+                () = woken.notified() => {}
+                () = shutdown.cancelled() => {
+                    listener.abort();
+                    return;
+                }
             }
             let free = slots.available_permits();
             if free == 0 {
@@ -212,6 +226,26 @@ impl DeliveryPool {
             "data": data,
         });
         Ok(body.to_string())
+    }
+}
+
+/// Wakes the pool at each delivery announced on `channel`, for as long as
+/// it runs; a lost subscription is made again after a pause, meanwhile the
+/// pool polls.
+async fn listen(client: redis::Client, channel: String, woken: Arc<Notify>) {
+    let mut failures = 0;
+    loop {
+        if let Ok(mut pubsub) = client.get_async_pubsub().await
+            && pubsub.subscribe(&channel).await.is_ok()
+        {
+            failures = 0;
+            let mut messages = pubsub.on_message();
+            while messages.next().await.is_some() {
+                woken.notify_one();
+            }
+        }
+        tokio::time::sleep(RECONNECT.delay(failures)).await;
+        failures = failures.saturating_add(1);
     }
 }
 

@@ -103,6 +103,7 @@ local function hook_add(hook_prefix, url, target, kind, data, now)
     W.data, cjson.encode(data), W.created, now, W.attempts, 0)
   redis.call('ZADD', hook_prefix .. WK.due, now, id)
   redis.call('ZADD', hook_prefix .. WK.pending, now, id)
+  redis.call('PUBLISH', hook_prefix .. WK.wake, id)
 end
 
 -- Records an event for the operator's URL and, when given, a client's.

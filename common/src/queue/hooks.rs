@@ -19,6 +19,11 @@ pub struct HooksPending {
 }
 
 impl JobQueue {
+    /// The channel new deliveries are announced on.
+    pub fn hook_wake_channel(&self) -> String {
+        self.hook_key(key_part::WAKE)
+    }
+
     fn hook_key(&self, part: &str) -> String {
         format!("{}{part}", self.keys().hook_prefix())
     }

@@ -20,6 +20,7 @@
 //! | `{prefix}:hook:due` | delivery numbers scored by when the next attempt is due (unix ms) |
 //! | `{prefix}:hook:pending` | delivery numbers scored by when they were made, for the oldest pending age |
 //! | `{prefix}:hook:seq` | the last delivery number |
+//! | `{prefix}:hook:wake` | a channel: each new delivery's number, to wake the pools |
 
 mod event;
 
@@ -47,5 +48,8 @@ fields! {
         DUE = "due",
         PENDING = "pending",
         SEQ = "seq",
+        /// The channel on which each new delivery's number is published,
+        /// so that delivery pools wake at once.
+        WAKE = "wake",
     }
 }
