@@ -1,8 +1,9 @@
 //! `HostPermits`: at most `AVATARS_FETCH_PER_HOST_CONCURRENCY` fetches to
 //! one origin host at a time across every worker of the deployment, so a
 //! migration from one platform's CDN does not hammer it. The permits are
-//! held in Redis, each with a lease as long as a fetch may take, so the
-//! permits of a worker that died mid-fetch free themselves.
+//! held in Redis, each with a short lease that its worker renews while the
+//! fetch runs, so the permits of a worker that died mid-fetch free
+//! themselves within one lease.
 
 use std::time::Duration;
 
@@ -25,8 +26,7 @@ pub struct HostPermits {
     queue: JobQueue,
     /// Permits per host; 0: no limit.
     limit: u32,
-    /// How long one permit may be held: the longest a fetch may take, and
-    /// a margin.
+    /// How long a permit outlives its worker's last renewal.
     lease: Duration,
 }
 
@@ -35,6 +35,7 @@ pub struct Permit {
     queue: JobQueue,
     host: String,
     member: String,
+    lease: Duration,
     /// Whether a permit is held in Redis (not with no limit).
     held: bool,
 }
@@ -66,6 +67,7 @@ impl HostPermits {
             queue: self.queue.clone(),
             host,
             member,
+            lease: self.lease,
             held: false,
         };
         if self.limit == 0 {
@@ -93,6 +95,27 @@ impl HostPermits {
 }
 
 impl Permit {
+    /// Runs `work` while holding the permit, renewing its lease a few
+    /// times a lease.
+    pub async fn hold_during<F: Future>(&self, work: F) -> F::Output {
+        if !self.held {
+            return work.await;
+        }
+        let mut renew = tokio::time::interval(self.lease / 3);
+        renew.tick().await;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                output = &mut work => return output,
+                _ = renew.tick() => {
+                    if let Err(e) = self.queue.renew_fetch_permit(&self.host, &self.member, self.lease).await {
+                        tracing::debug!(error = %e, host = %self.host, "cannot renew a fetch permit");
+                    }
+                }
+            }
+        }
+    }
+
     /// Gives the permit back; one that cannot be given back ends with its
     /// lease.
     pub async fn release(self) {

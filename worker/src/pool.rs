@@ -66,11 +66,11 @@ pub async fn run_pool(
         storage: storage.clone(),
         queue: queue.clone(),
         fetcher,
-        // A permit outlives the longest fetch by the orphan window.
+        // A permit outlives its worker's last renewal by the orphan window.
         host_permits: HostPermits::new(
             queue.clone(),
             worker.fetch_per_host_concurrency,
-            fetch_timeout + worker.orphan_after(),
+            worker.orphan_after(),
         ),
         fetch_patience: fetch_timeout,
         slots: ConversionSlots::new(concurrency),

@@ -141,7 +141,7 @@ impl Processor {
             .await
             .map_err(Fetched::NoPermit)?
             .ok_or(Fetched::Failed(FetchError::TimedOut))?;
-        let fetched = self.fetcher.fetch(url).await;
+        let fetched = permit.hold_during(self.fetcher.fetch(url)).await;
         permit.release().await;
         fetched.map_err(Fetched::Failed)
     }

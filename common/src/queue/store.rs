@@ -284,6 +284,25 @@ impl JobQueue {
         Ok(taken == 1)
     }
 
+    /// Extends the lease of the fetch permit `member` holds for `host`, if
+    /// it still holds one.
+    pub async fn renew_fetch_permit(
+        &self,
+        host: &str,
+        member: &str,
+        lease: Duration,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.keys.fetch_permits(host))
+            .arg("XX")
+            .arg(now_ms() + lease.as_millis() as u64)
+            .arg(member)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Gives back the fetch permit `member` holds for `host`.
     pub async fn release_fetch_permit(&self, host: &str, member: &str) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
