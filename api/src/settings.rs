@@ -57,7 +57,7 @@ pub struct ApiSettings {
     #[arg(long, env = "AVATARS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Also run this many concurrent job slots inside the API process, so
+    /// Also run a worker pool with this many conversion slots inside the API process, so
     /// one process serves a single machine. 0: run workers apart.
     #[arg(long, env = "AVATARS_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -290,10 +290,15 @@ enum Followed {
 /// Where `import` stands, and once it has ended, the steps that record it.
 async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::Result<Followed> {
     let answer = client.get(&format!("/imports/{import}")).await?;
-    if answer.status.as_u16() == 404 {
-        bail!(
+    match answer.status.as_u16() {
+        200 => {}
+        404 => bail!(
             "import {import} is gone from the API (expired?); delete the state file to start over"
-        );
+        ),
+        status => {
+            let (code, message) = answer.error();
+            bail!("reading import {import}: the API answered {status} ({code}): {message}")
+        }
     }
     let state = answer.body;
     let count = |name: &str| state[name].as_u64().unwrap_or(0);
@@ -314,7 +319,15 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
             Some(c) => format!("/imports/{import}/failures?limit=1000&cursor={c}"),
             None => format!("/imports/{import}/failures?limit=1000"),
         };
-        let page = client.get(&query).await?.body;
+        let answer = client.get(&query).await?;
+        if answer.status.as_u16() != 200 {
+            let (code, message) = answer.error();
+            bail!(
+                "reading the failures of import {import}: the API answered {} ({code}): {message}",
+                answer.status
+            );
+        }
+        let page = answer.body;
         for item in page["items"].as_array().into_iter().flatten() {
             let Some(&row) = item["index"].as_u64().and_then(|i| rows.get(i as usize)) else {
                 continue;
@@ -331,6 +344,13 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
             None => break,
         }
     }
+    let listed = steps.len() as u64;
+    if listed != count("failed") {
+        bail!(
+            "import {import} counts {} failed items but lists {listed}; run again to read them anew",
+            count("failed")
+        );
+    }
     steps.push(Step::ImportEnded {
         ended: import.to_owned(),
         completed: count("completed"),
@@ -343,6 +363,13 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
 /// The step that ends a file row's job; `None` while it runs.
 async fn job_step(client: &Client, row: usize, job: &str) -> anyhow::Result<Option<Step>> {
     let answer = client.get(&format!("/jobs/{job}")).await?;
+    if !matches!(answer.status.as_u16(), 200 | 404) {
+        let (code, message) = answer.error();
+        bail!(
+            "reading job {job}: the API answered {} ({code}): {message}",
+            answer.status
+        );
+    }
     let body: Value = answer.body;
     let (outcome, code, message) = match body["status"].as_str() {
         Some("completed") => ("completed", None, None),

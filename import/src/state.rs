@@ -4,7 +4,7 @@
 //! next run with the same arguments without redoing what was done.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -88,8 +88,18 @@ impl State {
             state.append(&started)?;
             return Ok(state);
         }
-        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        for (n, line) in BufReader::new(file).lines().enumerate() {
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if text.last().is_some_and(|&b| b != b'\n') {
+            // A line cut short by a kill mid-write: end it, so the next
+            // step starts a line of its own.
+            OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(b"\n"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        for (n, line) in BufReader::new(text.as_slice()).lines().enumerate() {
             let line = line.with_context(|| format!("cannot read {}", path.display()))?;
             // A line cut short by a kill mid-write is the last; skip it.
             let Ok(step) = serde_json::from_str::<Step>(&line) else {

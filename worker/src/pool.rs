@@ -52,7 +52,8 @@ pub async fn run_pool(
         ConsumerSettings {
             block: BLOCK,
             orphan_after: settings.worker.orphan_after(),
-            // One job slot stays open to interactive work.
+            // One job slot stays open to interactive work, unless there
+            // is only one.
             max_bulk: (held - 1).max(1),
         },
     )

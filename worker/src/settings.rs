@@ -65,7 +65,8 @@ pub struct WorkerSettings {
     /// Jobs this process holds beyond its conversion slots: fetching their
     /// sources, waiting for a permit of their origin host or for a slot,
     /// so that slow origins do not leave the cores idle. One of all the
-    /// jobs held is always kept for interactive work.
+    /// jobs held is always kept for interactive work (none when there is
+    /// one slot and 0 here).
     #[arg(long, env = "AVATARS_FETCHES_IN_FLIGHT", default_value_t = 32)]
     pub fetches_in_flight: usize,
 

@@ -265,7 +265,9 @@ async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<O
     }
     let mut import = Import::new(state, options);
     for (index, item) in parsed.items.into_iter().enumerate() {
-        import.push(read_item(index as u64, Ok(item))).await?;
+        if let Err(e) = import.push(read_item(index as u64, Ok(item))).await {
+            return import.abort(e).await;
+        }
     }
     import.finish().await
 }
@@ -334,11 +336,15 @@ async fn from_ndjson(state: &AppState, query: ImportQuery, body: Body) -> Result
 }
 
 /// An import being accepted: its record is created with the first batch.
+/// One dropped before it was sealed (the client went away, the server is
+/// stopping) is cancelled in the background, so it cannot stay open.
 struct Import<'a> {
     state: &'a AppState,
     id: ImportId,
     options: Options,
     opened: bool,
+    /// Sealed, or cancelled and sealed: nothing is left to do on drop.
+    settled: bool,
     batch: Vec<ImportEntry>,
 }
 
@@ -349,6 +355,7 @@ impl<'a> Import<'a> {
             id: ImportId::generate(),
             options,
             opened: false,
+            settled: false,
             batch: Vec::with_capacity(BATCH),
         }
     }
@@ -385,20 +392,21 @@ impl<'a> Import<'a> {
         if let Err(e) = self.flush().await {
             return self.abort(e).await;
         }
-        let total = self.state.queue.seal_import(&self.id).await?;
+        let total = match self.state.queue.seal_import(&self.id).await {
+            Ok(total) => total,
+            Err(e) => return self.abort(e.into()).await,
+        };
+        self.settled = true;
         tracing::info!(import_id = %self.id, total, mode = %self.options.mode, "import accepted");
         Ok(Opened { id: self.id, total })
     }
 
     /// Refuses the import with `error`: what was accepted of it is
     /// cancelled, so nothing more of it starts.
-    async fn abort<T>(self, error: ApiError) -> Result<T, ApiError> {
+    async fn abort<T>(mut self, error: ApiError) -> Result<T, ApiError> {
         if self.opened {
-            let queue = &self.state.queue;
-            let cancelled = match queue.cancel_import(&self.id).await {
-                Ok(_) => queue.seal_import(&self.id).await.map(drop),
-                Err(e) => Err(e),
-            };
+            self.settled = true;
+            let cancelled = cancel_and_seal(&self.state.queue, &self.id).await;
             match cancelled {
                 Ok(()) => {
                     tracing::warn!(import_id = %self.id, error = %error, "import refused part-way; its accepted items are cancelled")
@@ -410,6 +418,34 @@ impl<'a> Import<'a> {
         }
         Err(error)
     }
+}
+
+impl Drop for Import<'_> {
+    fn drop(&mut self) {
+        if !self.opened || self.settled {
+            return;
+        }
+        let (queue, id) = (self.state.queue.clone(), self.id);
+        tokio::spawn(async move {
+            match cancel_and_seal(&queue, &id).await {
+                Ok(()) => {
+                    tracing::warn!(import_id = %id, "import body not read to its end; its accepted items are cancelled")
+                }
+                Err(e) => {
+                    tracing::error!(import_id = %id, error = %e, "import body not read to its end, and its accepted items could not be cancelled")
+                }
+            }
+        });
+    }
+}
+
+/// Cancels what was accepted of an import and closes it, so that it ends.
+async fn cancel_and_seal(
+    queue: &avatar_common::queue::JobQueue,
+    id: &ImportId,
+) -> Result<(), avatar_common::queue::QueueError> {
+    queue.cancel_import(id).await?;
+    queue.seal_import(id).await.map(drop)
 }
 
 /// Reads item `index`: a valid item becomes a job; anything else fails

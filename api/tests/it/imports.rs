@@ -200,6 +200,32 @@ async fn mode_missing_fills_only_missing_avatars() {
     );
     assert_eq!(app.current_avatar("anyone", "has-one").await, before);
     assert!(app.current_avatar("anyone", "has-none").await["avatarUrl"].is_string());
+
+    // Users with and without avatars sharing one URL: the skipped ones
+    // leave the URL's avatar to copy, so it is still fetched once.
+    for user in ["shared-has-1", "shared-has-2"] {
+        let response = app
+            .put_bytes(user, "me", "?wait=10", images::png(100, 100))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let shared = format!("{origin}/image/shared");
+    let users = [
+        "shared-a",
+        "shared-has-1",
+        "shared-b",
+        "shared-has-2",
+        "shared-c",
+    ];
+    let items: Vec<Value> = users.iter().map(|user| item(user, &shared)).collect();
+    let id = accepted(
+        app.post_import(&json!({"items": items, "mode": "missing"}))
+            .await,
+    )
+    .await;
+    let done = add_up(app.import_outcome(&id).await);
+    assert_eq!(counts(&done), [0, 0, 3, 0, 2, 0], "{done}");
+    assert_eq!(origin.hits("/image/shared"), 1);
 }
 
 #[tokio::test]

@@ -316,7 +316,8 @@ script! {
     /// instead when its import was cancelled, or when it may only fill a
     /// missing avatar and its user has one. Returns `(attempts, retries,
     /// retry_from, accepted_us)`, with attempts -1 for a parked job, -2 for
-    /// a cancelled one and -3 for a skipped one.
+    /// a cancelled one, -3 for a skipped one and -4 for one that had ended
+    /// already (a stale entry).
     Start<'a>("lua/start.lua") -> (i64, u32, u64, u64) {
         keys { job, user, stream, running, parked, parked_users }
         args {

@@ -259,6 +259,10 @@ impl Consumer {
                 tracing::debug!(job_id = %job.id, user_id = %job.user, "skipped: the user has an avatar and the import fills only missing ones");
                 return Ok(None);
             }
+            Start::Ended => {
+                tracing::info!(job_id = %job.id, user_id = %job.user, "dropped a stale entry of a job that had ended");
+                return Ok(None);
+            }
         };
         if started.attempts == 1 {
             metrics::job_waited(lane, started.waited);

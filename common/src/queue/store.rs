@@ -43,6 +43,9 @@ pub enum Start {
     /// An import item that may only fill a missing avatar, for a user who
     /// has one: it ended as skipped.
     Skipped,
+    /// The job had ended already: the entry was stale (taken over from a
+    /// worker that then finished it) and is dropped.
+    Ended,
 }
 
 /// A user's current avatar.
@@ -252,6 +255,7 @@ impl JobQueue {
             -1 => Start::Parked,
             -2 => Start::Cancelled,
             -3 => Start::Skipped,
+            -4 => Start::Ended,
             attempts => Start::Began(Started {
                 attempts: u32::try_from(attempts).map_err(|_| {
                     QueueError::Corrupt(format!("job {} has {attempts} attempts", job.id))

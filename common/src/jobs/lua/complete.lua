@@ -3,6 +3,14 @@
 -- no longer current, and announce the job, atomically. An import item that
 -- may only fill a missing avatar is skipped instead when its user has one;
 -- the first item of a URL lets the items waiting for it copy its avatar.
+-- Recorded once: a second run (a retried call whose first answer was
+-- lost, or a worker that finished a job another had taken over) only
+-- acknowledges the entry.
+if redis.call('HGET', K.job, F.status) ~= S.processing then
+  redis.call('XACK', K.stream, A.group, A.entry)
+  redis.call('XDEL', K.stream, A.entry)
+  return 0
+end
 local imp, _, _, url = import_item(K.job, A.import_prefix)
 local skipped = imp and redis.call('HGET', imp, I.mode) == 'missing'
   and redis.call('HEXISTS', K.user, U.key) == 1

@@ -2,6 +2,14 @@
 -- jobs are indexed so that an operator can queue them again; a failed
 -- import item is listed among its import's failures instead, and the items
 -- waiting for it, the first of their URL, fail with it.
+-- Recorded once: a second run (a retried call whose first answer was
+-- lost, or a worker that finished a job another had taken over) only
+-- acknowledges the entry.
+if redis.call('HGET', K.job, F.status) ~= S.processing then
+  redis.call('XACK', K.stream, A.group, A.entry)
+  redis.call('XDEL', K.stream, A.entry)
+  return 0
+end
 redis.call('HSET', K.job, F.status, S.failed, F.error_code, A.code,
   F.error_message, A.message, F.updated, A.now_ms)
 if tonumber(A.record_ttl_secs) > 0 then

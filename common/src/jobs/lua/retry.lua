@@ -2,6 +2,14 @@
 -- schedule it in the retry set. A live record is needed to rebuild it. An
 -- import item counts as queued again, or as cancelled when its import was
 -- cancelled meanwhile (it will end so when its retry is due).
+-- Recorded once: a second run (a retried call whose first answer was
+-- lost, or a worker that finished a job another had taken over) only
+-- acknowledges the entry.
+if redis.call('HGET', K.job, F.status) ~= S.processing then
+  redis.call('XACK', K.stream, A.group, A.entry)
+  redis.call('XDEL', K.stream, A.entry)
+  return 0
+end
 redis.call('HSET', K.job, F.status, S.retry_later, F.updated, A.now_ms, F.last_error, A.reason)
 redis.call('HINCRBY', K.job, F.retries, 1)
 redis.call('ZADD', K.retry, A.due_ms, A.job_id)

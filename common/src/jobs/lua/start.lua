@@ -4,6 +4,13 @@
 -- cancelled, or is skipped when it may only fill a missing avatar and its
 -- user has one.
 local status = redis.call('HGET', K.job, F.status)
+if status ~= S.queued and status ~= S.processing then
+  -- Ended (or gone) already: a stale entry, such as one taken over from a
+  -- slow worker that then finished the job.
+  redis.call('XACK', K.stream, A.group, A.entry)
+  redis.call('XDEL', K.stream, A.entry)
+  return {-4, 0, 0, 0}
+end
 local imp, _, _, url = import_item(K.job, A.import_prefix)
 local function drop(as)
   redis.call('HSET', K.job, F.status, as, F.updated, A.now_ms)
@@ -24,7 +31,9 @@ if imp and status ~= S.processing then
   if import[2] == 'missing' and redis.call('HEXISTS', K.user, U.key) == 1 then
     drop(S.skipped)
     import_move(imp, I.queued, I.skipped, A.now_ms)
-    import_pass_on(imp, A.job_id, url, A.record_prefix, K.stream)
+    if redis.call('HGET', imp .. IK.urls, url) == A.job_id then
+      import_pass_on(imp, A.job_id, url, A.record_prefix, K.stream)
+    end
     import_settle(imp, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
     return {-3, 0, 0, 0}
   end
