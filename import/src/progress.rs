@@ -33,10 +33,8 @@ impl Progress {
             },
         );
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} done, {msg} failed, {per_sec}, {eta} left",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} done, {msg}, {eta} left")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Self {
             bar,
@@ -60,13 +58,16 @@ impl Progress {
     pub fn set_running(&self, state: &State, ended: u64, failed: u64) {
         let done = Self::done(state) + ended;
         let failed = state.failures.len() + failed as usize;
+        let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+        let first = *last.1.get_or_insert(done);
         self.bar.set_position(done);
-        self.bar.set_message(failed.to_string());
+        self.bar.set_message(format!(
+            "{failed} failed, {:.1} rows/s",
+            self.rate(done, first)
+        ));
         if self.terminal {
             return;
         }
-        let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
-        let first = *last.1.get_or_insert(done);
         if last.0.elapsed() < LINE_EVERY {
             return;
         }
@@ -74,11 +75,16 @@ impl Progress {
         println!("{}", self.line(done, first, failed));
     }
 
+    /// Rows per second this run, from `first` done when it began.
+    fn rate(&self, done: u64, first: u64) -> f64 {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        done.saturating_sub(first) as f64 / secs
+    }
+
     /// The plain progress line.
     fn line(&self, done: u64, first: u64, failed: usize) -> String {
         let total = self.bar.length().unwrap_or(0);
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = done.saturating_sub(first) as f64 / secs;
+        let rate = self.rate(done, first);
         let left = match rate > 0.0 {
             true => format!(
                 "about {:.0} s left",
