@@ -247,25 +247,9 @@ async fn main() {
     let accept_items = env_number("AVATARS_BENCH_ACCEPT_ITEMS", 100_000);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(corpus.join("photos"))
-        .expect("the corpus's photos")
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .collect();
-    photos.sort();
-    let photo_bytes: Vec<Vec<u8>> = photos
-        .iter()
-        .map(|p| std::fs::read(p).expect("a photo"))
-        .collect();
-    let options = avatar_pipeline::Options::default();
-    let one_photo: Vec<f64> = photo_bytes
-        .iter()
-        .map(|bytes| {
-            let started = Instant::now();
-            avatar_pipeline::convert(bytes, &options).expect("a photo converts");
-            started.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let (photos, photo_bytes): (Vec<PathBuf>, Vec<Vec<u8>>) =
+        support::corpus_photos(&corpus).into_iter().unzip();
+    let one_photo = support::conversion_times(&photo_bytes);
 
     let prefix = format!("bench-{}", ulid::Ulid::generate());
     let shm = Path::new("/dev/shm");

@@ -173,21 +173,11 @@ async fn during_bulk_backlog(
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let mut photos: Vec<Vec<u8>> = std::fs::read_dir(corpus.join("photos"))
-        .expect("the corpus's photos")
-        .filter_map(Result::ok)
-        .map(|entry| std::fs::read(entry.path()).expect("a photo"))
+    let photos: Vec<Vec<u8>> = support::corpus_photos(corpus)
+        .into_iter()
+        .map(|(_, bytes)| bytes)
         .collect();
-    photos.sort();
-    let options = avatar_pipeline::Options::default();
-    let photo: Vec<f64> = photos
-        .iter()
-        .map(|bytes| {
-            let started = Instant::now();
-            avatar_pipeline::convert(bytes, &options).expect("a photo converts");
-            started.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let photo = support::conversion_times(&photos);
     let admin = admin_token("bench-importer");
     futures::stream::iter(0..bulk_jobs)
         .for_each_concurrent(8, |n| {

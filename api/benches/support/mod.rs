@@ -135,3 +135,35 @@ pub async fn synchronous_put(
     let body: Value = response.json().await.expect("json");
     (started.elapsed().as_secs_f64() * 1e3, body)
 }
+
+/// The corpus's phone photos (`photos/` under `corpus`), in name order:
+/// their paths and bytes.
+pub fn corpus_photos(corpus: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(corpus.join("photos"))
+        .expect("the corpus's photos")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).expect("a photo");
+            (path, bytes)
+        })
+        .collect()
+}
+
+/// How long each of `photos` takes to convert alone, in ms: the
+/// "one photo conversion" the backlog figures are compared with.
+pub fn conversion_times(photos: &[Vec<u8>]) -> Vec<f64> {
+    let options = avatar_pipeline::Options::default();
+    photos
+        .iter()
+        .map(|bytes| {
+            let started = std::time::Instant::now();
+            avatar_pipeline::convert(bytes, &options).expect("a photo converts");
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
