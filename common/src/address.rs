@@ -21,6 +21,16 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `host` is an IP literal that is not public. A host name is
+/// not: it is judged on what it resolves to, when a fetch connects.
+pub fn is_internal_literal(host: &Host<&str>) -> bool {
+    match host {
+        Host::Ipv4(ip) => !is_public(IpAddr::V4(*ip)),
+        Host::Ipv6(ip) => !is_public(IpAddr::V6(*ip)),
+        Host::Domain(_) => false,
+    }
+}
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
     let refused = ip.is_unspecified()

@@ -9,7 +9,7 @@
 //! timeout) tells the client the same thing, so a URL import cannot be used
 //! to tell a closed port from a filtered one; the detail goes to the log.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +18,9 @@ use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use tokio::time::Instant;
-use url::{Host, Url};
+use url::Url;
 
-use crate::address::{HostPattern, is_public};
+use crate::address::{HostPattern, is_internal_literal, is_public};
 use crate::settings::Settings;
 
 /// Redirects followed at most.
@@ -428,12 +428,7 @@ impl UrlRules {
         if !self.hosts.is_empty() && !self.hosts.iter().any(|p| p.matches(&host)) {
             return Err(FetchError::HostNotAllowed);
         }
-        let internal = match host {
-            Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
-            Host::Ipv6(ip) => !is_public(IpAddr::V6(ip)),
-            Host::Domain(_) => false,
-        };
-        if internal && !self.allow_private {
+        if is_internal_literal(&host) && !self.allow_private {
             return Err(FetchError::AddressNotAllowed);
         }
         Ok(())

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use avatar_common::address::is_public;
+use avatar_common::address::is_internal_literal;
 use avatar_common::idempotency_key::InvalidIdempotencyKey;
 use avatar_common::jobs::Lane;
 use avatar_common::storage::ObjectKind;
@@ -146,11 +146,7 @@ pub fn callback_url(state: &AppState, text: &str) -> Result<SourceUrl, ApiError>
     let url: SourceUrl = text
         .parse()
         .map_err(|e| ApiError::InvalidRequest(format!("callbackUrl is not acceptable: {e}")))?;
-    let private = match url.as_url().host() {
-        Some(url::Host::Ipv4(ip)) => !is_public(ip.into()),
-        Some(url::Host::Ipv6(ip)) => !is_public(ip.into()),
-        _ => false,
-    };
+    let private = url.as_url().host().is_some_and(|h| is_internal_literal(&h));
     if private && !state.outbound.allow_private_sources {
         return Err(ApiError::InvalidRequest(
             "callbackUrl names a private or reserved address; give a public one".into(),
