@@ -1,7 +1,7 @@
 # One image with the binaries: avatar-api, avatar-worker and the avatar-import client.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake nasm \
+ && apt-get install -y --no-install-recommends cmake nasm pkg-config libde265-dev libdav1d-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -9,7 +9,7 @@ RUN cargo build --release --locked --bin avatar-api --bin avatar-worker --bin av
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libde265-0 libdav1d6 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 avatars
 COPY --from=build /src/target/release/avatar-api /src/target/release/avatar-worker /src/target/release/avatar-import /usr/local/bin/

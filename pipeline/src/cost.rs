@@ -76,14 +76,18 @@ pub fn time_bound(bytes: &[u8], ceiling: Duration) -> Duration {
 /// The pixels the header of `bytes` announces, if it can be read.
 fn header_pixels(bytes: &[u8]) -> Option<u64> {
     let format = SourceFormat::detect(bytes)?;
-    let (width, height) = if format == SourceFormat::Jpeg {
-        let header = JpegHeader::parse(bytes).ok()?;
-        (header.width, header.height)
-    } else {
-        let reader = ImageReader::with_format(Cursor::new(bytes), image_format(format));
-        catch_unwind(AssertUnwindSafe(|| reader.into_dimensions()))
-            .ok()?
-            .ok()?
+    let (width, height) = match (format, image_format(format)) {
+        (SourceFormat::Jpeg, _) => {
+            let header = JpegHeader::parse(bytes).ok()?;
+            (header.width, header.height)
+        }
+        (_, Some(image_format)) => {
+            let reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+            catch_unwind(AssertUnwindSafe(|| reader.into_dimensions()))
+                .ok()?
+                .ok()?
+        }
+        (_, None) => crate::heif::dimensions(bytes)?,
     };
     Some(u64::from(width) * u64::from(height))
 }

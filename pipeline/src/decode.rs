@@ -1,5 +1,6 @@
 //! Turns recognised bytes into a [`Frame`]: JPEG goes to libjpeg-turbo in
-//! `jpeg`, still WebP to libwebp in `webp`; PNG, GIF, BMP, TIFF, animated
+//! `jpeg`, still WebP to libwebp in `webp`, HEIF and AVIF to libheif in
+//! `heif`; PNG, GIF, BMP, TIFF, animated
 //! WebP, and the rare file those libraries decline, are decoded here with
 //! the `image` crate, first frame only, after the header has passed the
 //! size limits and the decode budget.
@@ -15,7 +16,7 @@ use crate::flatten::onto_white;
 use crate::format::SourceFormat;
 use crate::frame::Frame;
 use crate::square::Square;
-use crate::{Options, PipelineError, jpeg, webp};
+use crate::{Options, PipelineError, heif, jpeg, webp};
 use crate::{cost, dimensions};
 
 /// Decodes `bytes` as `format`, refusing sizes above the limits from the
@@ -30,7 +31,10 @@ pub(crate) fn decode(
     {
         return Ok(frame);
     }
-    let reader = ImageReader::with_format(Cursor::new(bytes), crate::format::image_format(format));
+    let Some(image_format) = crate::format::image_format(format) else {
+        return heif::decode(bytes, format, options);
+    };
+    let reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     let mut decoder = image_crate(|| reader.into_decoder(), format)?;
     let (width, height) = decoder.dimensions();
     dimensions::check(width, height, options.max_pixels)?;

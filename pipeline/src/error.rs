@@ -8,11 +8,17 @@ use crate::dimensions::MAX_SIDE;
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The upload has no bytes at all.
-    #[error("the file is empty; upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF)")]
+    #[error(
+        "the file is empty; upload an image ({})",
+        avatar_format::accepted_names()
+    )]
     Empty,
 
     /// The bytes do not start like any format the pipeline decodes.
-    #[error("the bytes are not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)")]
+    #[error(
+        "the bytes are not an image in a supported format ({})",
+        avatar_format::accepted_names()
+    )]
     UnsupportedFormat,
 
     /// The header announces more pixels than the configured limit.

@@ -4,14 +4,15 @@
 pub use avatar_format::SourceFormat;
 use image::ImageFormat;
 
-/// The `image` crate's format for `format`.
-pub(crate) fn image_format(format: SourceFormat) -> ImageFormat {
+/// The `image` crate's format for `format`; HEIF and AVIF go to libheif.
+pub(crate) fn image_format(format: SourceFormat) -> Option<ImageFormat> {
     match format {
-        SourceFormat::Jpeg => ImageFormat::Jpeg,
-        SourceFormat::Png => ImageFormat::Png,
-        SourceFormat::Gif => ImageFormat::Gif,
-        SourceFormat::WebP => ImageFormat::WebP,
-        SourceFormat::Bmp => ImageFormat::Bmp,
-        SourceFormat::Tiff => ImageFormat::Tiff,
+        SourceFormat::Jpeg => Some(ImageFormat::Jpeg),
+        SourceFormat::Png => Some(ImageFormat::Png),
+        SourceFormat::Gif => Some(ImageFormat::Gif),
+        SourceFormat::WebP => Some(ImageFormat::WebP),
+        SourceFormat::Bmp => Some(ImageFormat::Bmp),
+        SourceFormat::Tiff => Some(ImageFormat::Tiff),
+        SourceFormat::Heif | SourceFormat::Avif => None,
     }
 }

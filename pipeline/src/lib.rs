@@ -10,7 +10,11 @@
 //!   a conversion's time limit from the header.
 //! - `decode` turns the bytes into a `frame`: JPEG through libjpeg-turbo with
 //!   scaled decoding of only the square's region (`jpeg`, `jpeg_header`,
-//!   `jpeg_region`), still WebP through libwebp (`webp`), other formats
+//!   `jpeg_region`), still WebP through libwebp (`webp`), HEIC/HEIF and
+//!   AVIF through libheif (`heif`, with `heif_tiles` decoding only the
+//!   tiles of a grid that the square needs, and `hdr` tone-mapping PQ and
+//!   HLG),
+//!   other formats
 //!   through the `image` crate, with `flatten` putting transparency onto
 //!   white.
 //! - `square` picks the centre crop, `resize` scales it, `orient` turns it
@@ -29,6 +33,9 @@ mod error;
 mod flatten;
 mod format;
 mod frame;
+mod hdr;
+mod heif;
+mod heif_tiles;
 mod jpeg;
 mod jpeg_header;
 mod jpeg_region;

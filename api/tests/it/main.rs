@@ -18,6 +18,7 @@ mod jobs;
 mod lanes;
 mod metrics;
 mod ordering;
+mod phone_formats;
 mod processes;
 mod security_auth;
 mod security_fetch;
