@@ -35,8 +35,7 @@ pub fn run(
             });
         match outcome {
             Ok(avatar) => {
-                let stem = file.file_stem().unwrap_or(file.as_os_str());
-                let out = out_dir.join(stem).with_extension("jpg");
+                let out = output_path(out_dir, file);
                 std::fs::write(&out, &avatar.jpeg)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 println!(
@@ -56,4 +55,29 @@ pub fn run(
     }
     anyhow::ensure!(failed == 0, "{failed} of {} file(s) failed", files.len());
     Ok(())
+}
+
+/// `out_dir/<stem of file>.jpg`, keeping every dot of the stem:
+/// `fox.10bpc.avif` becomes `fox.10bpc.jpg`, not `fox.jpg`.
+fn output_path(out_dir: &Path, file: &Path) -> PathBuf {
+    let mut name = file.file_stem().unwrap_or(file.as_os_str()).to_owned();
+    name.push(".jpg");
+    out_dir.join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_is_named_after_the_whole_stem() {
+        let out = Path::new("/out");
+        let named = |file: &str| output_path(out, Path::new(file));
+        assert_eq!(
+            named("/in/fox.profile0.10bpc.avif"),
+            out.join("fox.profile0.10bpc.jpg")
+        );
+        assert_eq!(named("photo.heic"), out.join("photo.jpg"));
+        assert_eq!(named("README"), out.join("README.jpg"));
+    }
 }
