@@ -108,6 +108,8 @@ pub(crate) fn decode(
         return Ok(None);
     };
     let (width, height) = (tiling.image_width, tiling.image_height);
+    // The grid's own size, which a damaged file may give as nothing.
+    crate::dimensions::check(width, height, options.max_pixels)?;
     let square = Square::centred(width, height, Frame::side_for(width, height, options.size));
     let tile_pixels = u64::from(tiling.tile_width) * u64::from(tiling.tile_height);
     crate::cost::check_decode_bytes(
