@@ -12,6 +12,10 @@ pub struct Class {
     pub files: Vec<PathBuf>,
 }
 
+/// The classes sharp is measured on too: the HEIF family, which its
+/// prebuilt libvips reads through libheif with aom (AV1 only, no HEVC).
+pub const FOR_SHARP: [&str; 2] = ["heic", "avif"];
+
 /// Files made from the corpus photos: (class, photo index, scale, suffix with save options).
 const MADE: [(&str, usize, f64, &str); 14] = [
     ("3-8mp", 0, 0.5, "jpg[Q=90]"),
@@ -36,6 +40,10 @@ const MEGAPIXELS: std::ops::RangeInclusive<u64> = 3_000_000..=9_000_000;
 /// Every class, in report order.
 pub fn all(corpus: &Path, made: &Path) -> Vec<Class> {
     let photos = files(&corpus.join("photos"));
+    let folder = |name: &str| Class {
+        name: name.into(),
+        files: files(&corpus.join(name)),
+    };
     let mut classes = vec![
         Class {
             name: "photos".into(),
@@ -56,18 +64,12 @@ pub fn all(corpus: &Path, made: &Path) -> Vec<Class> {
             name: "1800x1200".into(),
             files: files(&corpus.join("orientation")),
         },
-        Class {
-            name: "png".into(),
-            files: files(&corpus.join("png")),
-        },
+        folder("png"),
         Class {
             name: "png-large".into(),
             files: Vec::new(),
         },
-        Class {
-            name: "webp".into(),
-            files: files(&corpus.join("webp")),
-        },
+        folder("webp"),
         Class {
             name: "webp-large".into(),
             files: Vec::new(),
@@ -76,10 +78,9 @@ pub fn all(corpus: &Path, made: &Path) -> Vec<Class> {
             name: "24-48mp".into(),
             files: Vec::new(),
         },
-        Class {
-            name: "gif".into(),
-            files: files(&corpus.join("gif")),
-        },
+        folder("gif"),
+        folder("heic"),
+        folder("avif"),
     ];
     for (class, photo, scale, suffix) in MADE {
         let (Some(photo), Some(class)) = (

@@ -1,4 +1,4 @@
-//! Starting the two converters as processes: one process over many files,
+//! Starting the converters as processes: one process over many files,
 //! pinned to the core this benchmark runs on, timed from outside, with its
 //! CPU time and peak memory read by `/usr/bin/time` where that is installed.
 
@@ -14,6 +14,9 @@ pub enum Converter {
     Worker(PathBuf),
     /// `vipsthumbnail FILE... --size 512x512 --smartcrop centre -o OUT/%s.jpg[Q=85,strip,interlace]`
     Vips,
+    /// `node sharp-thumbnail.mjs -o OUT FILE...`: sharp with its own libvips
+    /// doing the same, on one thread.
+    Sharp(PathBuf),
 }
 
 /// What one process took.
@@ -32,6 +35,30 @@ impl Converter {
 
     pub fn vipsthumbnail() -> Self {
         Self::Vips
+    }
+
+    /// sharp through the script beside this benchmark, when node can load
+    /// it (see the script's header for installing it).
+    pub fn sharp() -> Option<Self> {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/versus_vips/sharp-thumbnail.mjs");
+        let loads = Command::new("node")
+            .arg(&script)
+            .arg("--check")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        loads.then_some(Self::Sharp(script))
+    }
+
+    /// The name the report gives it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Worker(_) => "ours",
+            Self::Vips => "vips",
+            Self::Sharp(_) => "sharp",
+        }
     }
 
     /// Converts `files` into `out` in one process.
@@ -67,6 +94,11 @@ impl Converter {
                 argv.extend(files);
                 argv.extend(["--size", "512x512", "--smartcrop", "centre", "-o"].map(String::from));
                 argv.push(format!("{}/%s.jpg[Q=85,strip,interlace]", out.display()));
+            }
+            Self::Sharp(script) => {
+                argv.extend(["node".into(), script.display().to_string(), "-o".into()]);
+                argv.push(out.display().to_string());
+                argv.extend(files);
             }
         }
         let started = Instant::now();
