@@ -139,7 +139,8 @@ fn heif_brand(bytes: &[u8]) -> Option<SourceFormat> {
     })
 }
 
-/// The accepted formats for a person: "JPEG, PNG, WebP, GIF, BMP or TIFF".
+/// The accepted formats for a person: "JPEG, PNG, WebP, GIF, BMP, TIFF,
+/// HEIC/HEIF or AVIF".
 pub fn accepted_names() -> String {
     let names: Vec<&str> = SourceFormat::ALL.iter().map(|f| f.display_name()).collect();
     match names.split_last() {
