@@ -30,7 +30,7 @@ pub(crate) fn onto_white(image: DynamicImage) -> RgbImage {
 
 /// One channel `c` with alpha `a`, both on a scale of `0..=max`, composited
 /// over white and rounded to 8 bits.
-fn over_white(c: u64, a: u64, max: u64) -> u8 {
+pub(crate) fn over_white(c: u64, a: u64, max: u64) -> u8 {
     let scaled = c * a + max * (max - a);
     let divisor = max * max;
     let value = (scaled * 255 + divisor / 2) / divisor;

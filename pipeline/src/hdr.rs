@@ -38,32 +38,37 @@ const BT2020_TO_BT709: [[f32; 3]; 3] = [
 /// BT.2020 luma weights, for the HLG system gamma.
 const BT2020_LUMA: [f32; 3] = [0.2627, 0.6780, 0.0593];
 
-/// `samples`, interleaved RGB of `bits` bits per channel in native-endian
-/// `u16`s, rows `stride` bytes apart, as 8-bit sRGB.
+/// The largest code value of `bits`-bit samples (1 to 16 bits).
+pub(crate) fn max_code(bits: u8) -> u32 {
+    (1u32 << bits.clamp(1, 16)) - 1
+}
+
+/// `samples`, interleaved RGB (`channels` 3) or RGBA (4, alpha left out)
+/// of `bits` bits per channel in native-endian `u16`s, rows `stride` bytes
+/// apart, as 8-bit sRGB.
 pub(crate) fn to_srgb(
     samples: &[u8],
     stride: usize,
-    width: u32,
-    height: u32,
+    (width, height): (u32, u32),
+    channels: usize,
     bits: u8,
     transfer: Transfer,
 ) -> RgbImage {
-    let levels = 1u32 << bits.clamp(1, 16);
-    let max = (levels - 1) as f32;
+    let max = max_code(bits);
     // The transfer function of every code value, once.
-    let light: Vec<f32> = (0..levels)
-        .map(|code| signal_to_light(code as f32 / max, transfer))
+    let light: Vec<f32> = (0..=max)
+        .map(|code| signal_to_light(code as f32 / max as f32, transfer))
         .collect();
     let last = light.len() - 1;
     let encode = SrgbEncoder::new();
     let mut out = RgbImage::new(width, height);
-    let row_samples = width as usize * 3;
+    let row_bytes = width as usize * channels * 2;
     for (y, row) in out.rows_mut().enumerate() {
         let start = y * stride;
-        let Some(line) = samples.get(start..start + row_samples * 2) else {
+        let Some(line) = samples.get(start..start + row_bytes) else {
             break;
         };
-        for (pixel, sample) in row.zip(line.chunks_exact(6)) {
+        for (pixel, sample) in row.zip(line.chunks_exact(channels * 2)) {
             let code = |i: usize| usize::from(u16::from_ne_bytes([sample[i], sample[i + 1]]));
             let rgb = [0, 2, 4].map(|i| light[code(i).min(last)]);
             let rgb = match transfer {
@@ -175,7 +180,9 @@ mod tests {
 
     fn one_pixel(code: [u16; 3], bits: u8, transfer: Transfer) -> [u8; 3] {
         let samples: Vec<u8> = code.iter().flat_map(|c| c.to_ne_bytes()).collect();
-        to_srgb(&samples, 6, 1, 1, bits, transfer).get_pixel(0, 0).0
+        to_srgb(&samples, 6, (1, 1), 3, bits, transfer)
+            .get_pixel(0, 0)
+            .0
     }
 
     #[test]
@@ -218,6 +225,22 @@ mod tests {
         assert!(r > 235, "{r}");
         let [dark, ..] = one_pixel([200; 3], 10, Transfer::Hlg);
         assert!((10..120).contains(&dark), "{dark}");
+    }
+
+    #[test]
+    fn alpha_samples_are_skipped_not_read_as_colour() {
+        let rgb: Vec<u8> = [594u16, 0, 0]
+            .iter()
+            .flat_map(|c| c.to_ne_bytes())
+            .collect();
+        let rgba: Vec<u8> = [594u16, 0, 0, 1023, 594, 0, 0, 1023]
+            .iter()
+            .flat_map(|c| c.to_ne_bytes())
+            .collect();
+        let one = to_srgb(&rgb, 6, (1, 1), 3, 10, Transfer::Pq);
+        let two = to_srgb(&rgba, 16, (2, 1), 4, 10, Transfer::Pq);
+        assert_eq!(two.get_pixel(0, 0), one.get_pixel(0, 0));
+        assert_eq!(two.get_pixel(1, 0), one.get_pixel(0, 0));
     }
 
     #[test]

@@ -215,8 +215,8 @@ fn decode_bytes(handle: &ImageHandle, hdr: bool) -> u64 {
     let sample = if deep { 2 } else { 1 };
     let rgb = if hdr { 6 + 2 * alpha } else { 3 + alpha };
     let planes = sample * 2 + sample * alpha;
-    cost::decode_bytes(handle.width(), handle.height(), 3)
-        .saturating_add(u64::from(handle.width()) * u64::from(handle.height()) * (rgb + planes))
+    let copy = 3;
+    u64::from(handle.width()) * u64::from(handle.height()) * (planes + rgb + copy)
 }
 
 /// The HDR transfer the primary image's colour description names, if any.
@@ -268,40 +268,28 @@ fn hdr_pixels(
     format: SourceFormat,
 ) -> Result<RgbImage, PipelineError> {
     let plane = interleaved(image, format)?;
-    if !alpha {
-        return Ok(hdr::to_srgb(
-            plane.data,
-            plane.stride,
-            plane.width,
-            plane.height,
-            plane.bits_per_pixel,
-            transfer,
-        ));
-    }
-    // Alpha is split off, the colour tone-mapped, then the two composited.
-    let (width, height) = (plane.width as usize, plane.height as usize);
-    let mut colour = Vec::with_capacity(width * height * 6);
-    let mut coverage = Vec::with_capacity(width * height);
-    let max = f32::from((1u16 << plane.bits_per_pixel.min(16)).wrapping_sub(1));
-    for line in plane.data.chunks(plane.stride).take(height) {
-        for pixel in line.chunks_exact(8).take(width) {
-            colour.extend_from_slice(&pixel[..6]);
-            let a = f32::from(u16::from_ne_bytes([pixel[6], pixel[7]]));
-            coverage.push((a / max * 255.0).round().clamp(0.0, 255.0) as u8);
-        }
-    }
+    let channels = if alpha { 4 } else { 3 };
     let rgb = hdr::to_srgb(
-        &colour,
-        width * 6,
-        plane.width,
-        plane.height,
+        plane.data,
+        plane.stride,
+        (plane.width, plane.height),
+        channels,
         plane.bits_per_pixel,
         transfer,
     );
+    if !alpha {
+        return Ok(rgb);
+    }
+    // The tone-mapped colour with the alpha samples beside it, onto white.
+    let max = hdr::max_code(plane.bits_per_pixel) as f32;
     let rgba = RgbaImage::from_fn(plane.width, plane.height, |x, y| {
+        let at = y as usize * plane.stride + x as usize * 8 + 6;
+        let a = plane
+            .data
+            .get(at..at + 2)
+            .map_or(0.0, |a| f32::from(u16::from_ne_bytes([a[0], a[1]])));
         let [r, g, b] = rgb.get_pixel(x, y).0;
-        let a = coverage[y as usize * width + x as usize];
-        image::Rgba([r, g, b, a])
+        image::Rgba([r, g, b, (a / max * 255.0).round().clamp(0.0, 255.0) as u8])
     });
     Ok(onto_white(DynamicImage::ImageRgba8(rgba)))
 }

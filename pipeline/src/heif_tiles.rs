@@ -28,6 +28,7 @@ use image::RgbImage;
 use libheif_rs::HeifError;
 use libheif_sys as lh;
 
+use crate::flatten::over_white;
 use crate::format::SourceFormat;
 use crate::frame::Frame;
 use crate::square::Square;
@@ -436,8 +437,8 @@ impl Shrunk {
                 }
                 let cell = (cell_row + (in_square_x as u32 / self.factor) as usize) * 3;
                 let rgb = if alpha {
-                    let a = u32::from(pixel[3]);
-                    [0, 1, 2].map(|c| (u32::from(pixel[c]) * a + 255 * (255 - a) + 127) / 255)
+                    let a = u64::from(pixel[3]);
+                    [0, 1, 2].map(|c| u32::from(over_white(u64::from(pixel[c]), a, 255)))
                 } else {
                     [0, 1, 2].map(|c| u32::from(pixel[c]))
                 };
