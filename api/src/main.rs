@@ -3,8 +3,18 @@
 
 use clap::Parser;
 
+fn main() -> std::process::ExitCode {
+    // With `--workers N`, the API starts converter processes from its own
+    // binary; such a process starts no runtime and reads no settings.
+    #[cfg(feature = "workers")]
+    if let Some(code) = avatar_worker::cage::serve_if_asked() {
+        return code;
+    }
+    api()
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn api() -> std::process::ExitCode {
     let cli = avatar_api::Cli::parse();
     avatar_common::telemetry::init(&cli.settings.shared.log);
     match avatar_api::run(cli.settings).await {

@@ -27,6 +27,10 @@ pub const REQUESTS: &str = "avatar_http_requests_total";
 /// Seconds to answer an HTTP request, by `route` and `method`.
 pub const REQUEST_DURATION: &str = "avatar_http_request_duration_seconds";
 
+/// Converter processes replaced, by `reason`: `timed_out`, `out_of_memory`,
+/// `crashed` (each failing its job), `recycled` (grown past its mark).
+pub const CONVERTER_RESTARTS: &str = "avatar_converter_restarts_total";
+
 /// Webhook delivery attempts by event `type` and `outcome` (delivered,
 /// retried, given_up).
 pub const WEBHOOK_DELIVERIES: &str = "avatar_webhook_deliveries_total";

@@ -26,12 +26,52 @@ pub(crate) const MAX_SCANS: u32 = 500;
 /// while a 12-megapixel photo of ten scans needs 120 million.
 pub(crate) const MAX_SCAN_PIXELS: u64 = 2_000_000_000;
 
-/// The least time any conversion is given.
-const TIME_BASE: Duration = Duration::from_secs(2);
+/// How long one conversion may take: `base`, plus `per_megapixel` for
+/// each megapixel its header announces, at most `ceiling`. An unreadable
+/// header gets `base`, since such a file fails at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBudget {
+    /// The least time any conversion is given.
+    pub base: Duration,
+    /// The time given per megapixel of source, on top of `base`.
+    pub per_megapixel: Duration,
+    /// The most any conversion is given.
+    pub ceiling: Duration,
+}
 
-/// The time a conversion is given per megapixel of source, on top of
-/// [`TIME_BASE`]: about twenty times what a photo takes on one core.
-const TIME_PER_MEGAPIXEL: Duration = Duration::from_millis(250);
+impl TimeBudget {
+    /// The base used when the caller does not choose one.
+    pub const DEFAULT_BASE: Duration = Duration::from_secs(2);
+    /// The time per megapixel used when the caller does not choose one:
+    /// about twenty times what a photo takes on one core.
+    pub const DEFAULT_PER_MEGAPIXEL: Duration = Duration::from_millis(250);
+    /// The ceiling used when the caller does not choose one.
+    pub const DEFAULT_CEILING: Duration = Duration::from_secs(60);
+
+    /// How long converting `bytes` may take, sized from the pixels its
+    /// header announces.
+    pub fn bound(&self, bytes: &[u8]) -> Duration {
+        self.bound_for(header_pixels(bytes).unwrap_or(0))
+    }
+
+    /// How long converting an image of `pixels` may take.
+    fn bound_for(&self, pixels: u64) -> Duration {
+        let megapixels = u32::try_from(pixels.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+        self.base
+            .saturating_add(self.per_megapixel.saturating_mul(megapixels))
+            .min(self.ceiling)
+    }
+}
+
+impl Default for TimeBudget {
+    fn default() -> Self {
+        Self {
+            base: Self::DEFAULT_BASE,
+            per_megapixel: Self::DEFAULT_PER_MEGAPIXEL,
+            ceiling: Self::DEFAULT_CEILING,
+        }
+    }
+}
 
 /// Refuses a decode that needs more than `limit` bytes.
 pub(crate) fn check_decode_bytes(needed: u64, limit: u64) -> Result<(), PipelineError> {
@@ -66,13 +106,6 @@ pub(crate) fn decode_bytes(width: u32, height: u32, bytes_per_pixel: u64) -> u64
     pixels.saturating_mul(bytes_per_pixel + copy)
 }
 
-/// How long converting `bytes` may take: sized from the pixels its header
-/// announces, at most `ceiling`. An unreadable header gets the least time,
-/// since such a file fails at once.
-pub fn time_bound(bytes: &[u8], ceiling: Duration) -> Duration {
-    time_bound_for(header_pixels(bytes).unwrap_or(0), ceiling)
-}
-
 /// The pixels the header of `bytes` announces, if it can be read.
 fn header_pixels(bytes: &[u8]) -> Option<u64> {
     let format = SourceFormat::detect(bytes)?;
@@ -87,17 +120,9 @@ fn header_pixels(bytes: &[u8]) -> Option<u64> {
                 .ok()?
                 .ok()?
         }
-        (_, None) => crate::heif::dimensions(bytes)?,
+        (_, None) => return crate::heif::pixels(bytes, format),
     };
     Some(u64::from(width) * u64::from(height))
-}
-
-/// How long converting an image of `pixels` may take, at most `ceiling`.
-fn time_bound_for(pixels: u64, ceiling: Duration) -> Duration {
-    let megapixels = u32::try_from(pixels.div_ceil(1_000_000)).unwrap_or(u32::MAX);
-    TIME_BASE
-        .saturating_add(TIME_PER_MEGAPIXEL.saturating_mul(megapixels))
-        .min(ceiling)
 }
 
 #[cfg(test)]
@@ -126,17 +151,11 @@ mod tests {
 
     #[test]
     fn the_time_bound_grows_with_the_image_up_to_the_ceiling() {
-        let ceiling = Duration::from_secs(60);
-        assert_eq!(
-            time_bound_for(64 * 64, ceiling),
-            Duration::from_millis(2250)
-        );
-        assert_eq!(time_bound_for(12_000_000, ceiling), Duration::from_secs(5));
-        assert_eq!(
-            time_bound_for(100_000_000, ceiling),
-            Duration::from_secs(27)
-        );
-        assert_eq!(time_bound_for(u64::MAX, ceiling), ceiling);
-        assert_eq!(time_bound(b"not an image", ceiling), TIME_BASE);
+        let budget = TimeBudget::default();
+        assert_eq!(budget.bound_for(64 * 64), Duration::from_millis(2250));
+        assert_eq!(budget.bound_for(12_000_000), Duration::from_secs(5));
+        assert_eq!(budget.bound_for(100_000_000), Duration::from_secs(27));
+        assert_eq!(budget.bound_for(u64::MAX), budget.ceiling);
+        assert_eq!(budget.bound(b"not an image"), budget.base);
     }
 }

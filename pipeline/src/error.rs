@@ -100,6 +100,16 @@ pub enum PipelineError {
         detail: String,
     },
 
+    /// The container's structure is beyond anything a camera or an editor
+    /// writes, and reading it would cost more than any photo does.
+    #[error("the {format} file was refused: {detail}; save the photo again as HEIC or JPEG")]
+    ImplausibleContainer {
+        /// The recognised format, for a person.
+        format: &'static str,
+        /// What was beyond the limits.
+        detail: String,
+    },
+
     /// The caller passed options no avatar can be made with.
     #[error("invalid pipeline options: {0}")]
     InvalidOptions(&'static str),
@@ -124,6 +134,7 @@ impl PipelineError {
             | Self::TooMuchMemory(_)
             | Self::Corrupt(_)
             | Self::UnsupportedVariant { .. }
+            | Self::ImplausibleContainer { .. }
             | Self::InvalidOptions(_)
             | Self::Internal(_) => "image_rejected",
         }

@@ -22,7 +22,7 @@ use crate::format::SourceFormat;
 use crate::frame::Frame;
 use crate::hdr::{self, Transfer};
 use crate::square::Square;
-use crate::{Options, PipelineError, cost, dimensions, heif_tiles};
+use crate::{Options, PipelineError, cost, dimensions, heif_container, heif_tiles};
 
 /// Decodes the primary image of `bytes`, refusing sizes above the limits
 /// from the container alone.
@@ -31,6 +31,7 @@ pub(crate) fn decode(
     format: SourceFormat,
     options: &Options,
 ) -> Result<Frame, PipelineError> {
+    let container = heif_container::inspect(bytes, format)?;
     let context = match read(bytes, options, format) {
         Ok(context) => context,
         Err(error) => {
@@ -55,7 +56,10 @@ pub(crate) fn decode(
             .map(|raw| raw.data)
             .or_else(|| handle.color_profile_nclx().and_then(described_profile))
     };
+    // Only a grid is tiled: other items are not read a second time to
+    // learn that they are not.
     if hdr.is_none()
+        && container.primary_type == Some(*b"grid")
         && let Some(mut frame) = heif_tiles::decode(bytes, format, options)?
     {
         frame.icc = own_profile().or(frame.icc);
@@ -163,31 +167,22 @@ fn without_items(bytes: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The displayed size of the primary image, read from the container.
-pub(crate) fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
-    let context = HeifContext::read_from_bytes(bytes).ok()?;
-    let handle = context.primary_image_handle().ok()?;
-    Some((handle.width(), handle.height()))
+/// The pixels of the primary image, from the container's own boxes:
+/// libheif does not read the file for it.
+pub(crate) fn pixels(bytes: &[u8], format: SourceFormat) -> Option<u64> {
+    heif_container::inspect(bytes, format).ok()?.primary_pixels
 }
 
-/// The container read under limits. libheif's own security limits stop
-/// items of more than four times the pixel limit as it reads (the primary
-/// image is held to the limit itself by the caller, with a clearer message)
-/// and all its allocations at twice the decode budget; its limits on items
-/// (1000), tiles and references stay at libheif's defaults, which iPhone and
-/// Samsung grids with their thumbnails, gain maps and depth images pass.
-/// Tiles are decoded on the calling thread, since the worker runs one
-/// conversion per core.
+/// The container read under [`Limits`]. Tiles are decoded on the calling
+/// thread, since the worker runs one conversion per core.
 fn read<'a>(
     bytes: &'a [u8],
     options: &Options,
     format: SourceFormat,
 ) -> Result<HeifContext<'a>, PipelineError> {
     let mut context = HeifContext::new().map_err(|e| from_heif(e, format))?;
-    let mut limits = SecurityLimits::new();
-    let (pixels, memory) = security_limits(options);
-    limits.set_max_image_size_pixels(pixels);
-    limits.set_max_total_memory(memory);
+    let mut limits = context.security_limits();
+    Limits::for_options(options).apply(&mut limits);
     context
         .set_security_limits(&limits)
         .map_err(|e| from_heif(e, format))?;
@@ -198,12 +193,42 @@ fn read<'a>(
     Ok(context)
 }
 
-/// libheif's limits on the pixels of any item and on all its allocations.
-pub(crate) fn security_limits(options: &Options) -> (u64, u64) {
-    (
-        options.max_pixels.saturating_mul(4),
-        options.max_decode_bytes.saturating_mul(2),
-    )
+/// The security limits every libheif context of a conversion is read
+/// under; libheif's defaults hold for the rest (100 children per box,
+/// 1000 items, which a 200 MP Samsung grid of 822 items passes). The
+/// structure that no limit of libheif's bounds is checked before libheif
+/// reads anything (`heif_container`).
+pub(crate) struct Limits {
+    /// Pixels of any item: four times the pixel limit, so that thumbnails,
+    /// gain maps and depth images pass, while the primary image is held to
+    /// the limit itself by the caller, with a clearer message.
+    pub pixels: u64,
+    /// All of libheif's allocations: twice the decode budget.
+    pub memory: u64,
+    /// Frames of an image sequence (libheif's default is 18 million).
+    pub sequence_frames: u32,
+    /// Entries of a sample description box, and of a sample group
+    /// description box: a real sequence has one or two.
+    pub sample_descriptions: u32,
+}
+
+impl Limits {
+    pub(crate) fn for_options(options: &Options) -> Self {
+        Self {
+            pixels: options.max_pixels.saturating_mul(4),
+            memory: options.max_decode_bytes.saturating_mul(2),
+            sequence_frames: heif_container::MAX_SEQUENCE_FRAMES,
+            sample_descriptions: 16,
+        }
+    }
+
+    fn apply(&self, limits: &mut SecurityLimits) {
+        limits.set_max_image_size_pixels(self.pixels);
+        limits.set_max_total_memory(self.memory);
+        limits.set_max_sequence_frames(self.sequence_frames);
+        limits.set_max_sample_description_box_entries(self.sample_descriptions);
+        limits.set_max_sample_group_description_box_entries(self.sample_descriptions);
+    }
 }
 
 /// The bytes a full decode needs: libheif's YCbCr planes (4:2:0 at most

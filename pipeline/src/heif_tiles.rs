@@ -177,14 +177,17 @@ impl<'a> Grid<'a> {
             _bytes: PhantomData,
         };
         let raw = context.raw.as_ptr();
-        let (pixels, memory) = crate::heif::security_limits(options);
+        let wanted = crate::heif::Limits::for_options(options);
         // SAFETY: `raw` is a live context: its limits are copied, changed
         // and set back by value. `bytes` outlives the context (`'a`), as
         // reading without a copy requires.
         unsafe {
             let mut limits = *lh::heif_context_get_security_limits(raw);
-            limits.max_image_size_pixels = pixels;
-            limits.max_total_memory = memory;
+            limits.max_image_size_pixels = wanted.pixels;
+            limits.max_total_memory = wanted.memory;
+            limits.max_sequence_frames = wanted.sequence_frames;
+            limits.max_sample_description_box_entries = wanted.sample_descriptions;
+            limits.max_sample_group_description_box_entries = wanted.sample_descriptions;
             check(lh::heif_context_set_security_limits(raw, &limits), format)?;
             lh::heif_context_set_max_decoding_threads(raw, 0);
             let read = lh::heif_context_read_from_memory_without_copy(

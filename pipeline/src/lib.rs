@@ -6,12 +6,13 @@
 //! - [`convert`] runs the whole pipeline and never panics.
 //! - `format` recognises the container from the bytes; `dimensions` refuses
 //!   oversized images from the header, and `cost` what would need too much
-//!   memory or, for a progressive JPEG, too many scans; [`time_bound`] sizes
+//!   memory or, for a progressive JPEG, too many scans; [`TimeBudget`] sizes
 //!   a conversion's time limit from the header.
 //! - `decode` turns the bytes into a `frame`: JPEG through libjpeg-turbo with
 //!   scaled decoding of only the square's region (`jpeg`, `jpeg_header`,
 //!   `jpeg_region`), still WebP through libwebp (`webp`), HEIC/HEIF and
-//!   AVIF through libheif (`heif`, with `heif_tiles` decoding only the
+//!   AVIF through libheif (`heif`, after `heif_container` refuses the
+//!   structures no photo has, with `heif_tiles` decoding only the
 //!   tiles of a grid that the square needs, and `hdr` tone-mapping PQ and
 //!   HLG),
 //!   other formats
@@ -35,6 +36,7 @@ mod format;
 mod frame;
 mod hdr;
 mod heif;
+mod heif_container;
 mod heif_tiles;
 mod jpeg;
 mod jpeg_header;
@@ -50,7 +52,7 @@ mod fixtures;
 
 pub use avatar::Avatar;
 pub use convert::convert;
-pub use cost::time_bound;
+pub use cost::TimeBudget;
 pub use error::PipelineError;
 pub use jpeg_header::count_scans as jpeg_scans;
 pub use options::Options;

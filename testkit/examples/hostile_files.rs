@@ -1,12 +1,13 @@
-//! Writes the crafted files of `avatar_testkit::hostile` into a folder,
-//! to measure what each costs a worker:
+//! Writes the crafted files of `avatar_testkit::hostile` and
+//! `avatar_testkit::hostile_heif` into a folder, to measure what each
+//! costs a worker:
 //!
 //!     cargo run -p avatar-testkit --example hostile_files -- /tmp/hostile
 //!     /usr/bin/time -v avatar-worker convert -o /tmp/out /tmp/hostile/*
 
 use std::path::PathBuf;
 
-use avatar_testkit::hostile;
+use avatar_testkit::{hostile, hostile_heif};
 
 fn main() -> std::io::Result<()> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "hostile".into()));
@@ -29,6 +30,15 @@ fn main() -> std::io::Result<()> {
             hostile::png_16_bit_rgba(10_000, 10_000),
         ),
         ("rle8-10000x10000.bmp", hostile::bmp_rle8(10_000, 10_000)),
+        ("reference-fan-30.heic", hostile_heif::reference_fan(30)),
+        (
+            "sample-bomb-18000000.heic",
+            hostile_heif::sample_bomb(18_000_000),
+        ),
+        (
+            "stts-200000.heic",
+            hostile_heif::sample_table_flood(200_000),
+        ),
     ];
     for (name, bytes) in files {
         std::fs::write(dir.join(name), &bytes)?;

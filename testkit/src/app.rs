@@ -144,6 +144,10 @@ impl TestAppBuilder {
                 "warn,avatar_api=info,avatar_worker=info".into(),
             ),
             ("AVATARS_SHUTDOWN_GRACE_SECS".into(), "5".into()),
+            // The tests run debug builds, several times slower than a
+            // release, on machines that may be busy: every conversion
+            // gets 10 s more than its time bound in production.
+            ("AVATARS_CONVERT_TIME_BASE_MS".into(), "12000".into()),
         ];
         let (bucket, data_dir) = match self.storage {
             Storage::S3 => {

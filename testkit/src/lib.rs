@@ -1,5 +1,5 @@
 //! What the tests share: the shared image corpus ([`corpus`]), small files
-//! crafted to cost a decoder dearly ([`hostile`]) and, with
+//! crafted to cost a decoder dearly ([`hostile`], [`hostile_heif`]) and, with
 //! the `service` feature, the processes under test ([`app`]), the S3
 //! server ([`s3`]), test images ([`images`]), a local HTTP server for
 //! URL imports ([`source_server`]) and a webhook receiver ([`receiver`]).
@@ -10,6 +10,7 @@
 pub mod app;
 pub mod corpus;
 pub mod hostile;
+pub mod hostile_heif;
 #[cfg(feature = "service")]
 pub mod images;
 #[cfg(feature = "service")]

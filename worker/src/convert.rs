@@ -1,49 +1,70 @@
 //! `avatar-worker convert`: runs the job pipeline on local files, so an
 //! operator can check a file by hand and its speed can be compared with
-//! other tools on the same files.
+//! other tools on the same files; with `--cage`, in a converter process
+//! as a job does, so the cage's cost can be measured too.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use avatar_common::settings::ImageSettings;
+use bytes::Bytes;
+
+use crate::Settings;
+use crate::cage::{Cage, Reply};
+
+/// What `convert` is asked beside the files.
+pub struct How {
+    /// Side of the square avatar (default: the setting).
+    pub size: Option<u32>,
+    /// JPEG quality (default: the setting).
+    pub quality: Option<u8>,
+    /// Convert in a converter process.
+    pub cage: bool,
+}
 
 /// Converts `files` one after another into `out_dir`; reports each on
 /// standard output and fails if any file failed.
-pub fn run(
-    image: &ImageSettings,
-    size: Option<u32>,
-    quality: Option<u8>,
+pub async fn run(
+    settings: &Settings,
+    how: &How,
     out_dir: &Path,
     files: &[PathBuf],
 ) -> anyhow::Result<()> {
+    let image = &settings.shared.image;
     let options = avatar_pipeline::Options {
-        size: size.unwrap_or(image.avatar_size),
-        quality: quality.unwrap_or(image.jpeg_quality),
+        size: how.size.unwrap_or(image.avatar_size),
+        quality: how.quality.unwrap_or(image.jpeg_quality),
         max_pixels: image.max_pixels,
         max_decode_bytes: image.max_decode_bytes,
     };
+    let cage = match how.cage {
+        true => Some(Cage::start(
+            &settings.worker.converter,
+            &settings.shared.log,
+            1,
+        )?),
+        false => None,
+    };
+    let budget = settings.worker.time_budget();
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut failed = 0usize;
     for file in files {
         let started = Instant::now();
-        let outcome = std::fs::read(file)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                avatar_pipeline::convert(&bytes, &options).map_err(|e| e.to_string())
-            });
+        let outcome = match std::fs::read(file) {
+            Ok(bytes) => convert(cage.as_ref(), bytes.into(), &options, budget, file).await,
+            Err(e) => Err(e.to_string()),
+        };
         match outcome {
-            Ok(avatar) => {
+            Ok((side, jpeg)) => {
                 let out = output_path(out_dir, file);
-                std::fs::write(&out, &avatar.jpeg)
+                std::fs::write(&out, &jpeg)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 println!(
-                    "{}: {}x{} {} bytes, {:.1} ms",
+                    "{}: {side}x{side} {} bytes, {:.1} ms",
                     file.display(),
-                    avatar.side,
-                    avatar.side,
-                    avatar.jpeg.len(),
+                    jpeg.len(),
                     started.elapsed().as_secs_f64() * 1e3
                 );
             }
@@ -55,6 +76,27 @@ pub fn run(
     }
     anyhow::ensure!(failed == 0, "{failed} of {} file(s) failed", files.len());
     Ok(())
+}
+
+/// The side and the JPEG of one conversion, in `cage` or in this process.
+async fn convert(
+    cage: Option<&Arc<Cage>>,
+    bytes: Bytes,
+    options: &avatar_pipeline::Options,
+    budget: avatar_pipeline::TimeBudget,
+    file: &Path,
+) -> Result<(u32, Vec<u8>), String> {
+    let Some(cage) = cage else {
+        return avatar_pipeline::convert(&bytes, options)
+            .map(|avatar| (avatar.side, avatar.jpeg))
+            .map_err(|e| e.to_string());
+    };
+    let label = file.display().to_string();
+    match cage.convert(&bytes, options, budget, &label).await {
+        Ok(Reply::Avatar { side, jpeg, .. }) => Ok((side, jpeg)),
+        Ok(Reply::Refused { message, .. }) => Err(message),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `out_dir/<stem of file>.jpg`, keeping every dot of the stem:

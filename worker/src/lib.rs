@@ -6,7 +6,8 @@
 //! - [`settings`]: flags and `AVATARS_*` variables.
 //! - [`pool`]: the apalis worker with bounded concurrency.
 //! - [`processor`]: one job from source to published avatar; [`slots`]:
-//!   the conversion slots it converts in, interactive work first.
+//!   the conversion slots it converts in, interactive work first; [`cage`]:
+//!   the converter processes the images are decoded in.
 //! - [`fetch`] and [`address`]: URL sources, public addresses only;
 //!   [`host_permits`]: at most so many fetches to one host at once.
 //! - [`convert`]: the pipeline on local files, for operators and benchmarks.
@@ -17,6 +18,7 @@
 
 /// The address rules live with the domain types, for the API's checks too.
 pub use avatar_common::address;
+pub mod cage;
 pub mod convert;
 pub mod fetch;
 pub mod host_permits;

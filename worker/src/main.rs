@@ -4,8 +4,16 @@
 use avatar_worker::{Cli, Command};
 use clap::Parser;
 
+fn main() -> std::process::ExitCode {
+    // A converter process starts no runtime and reads no settings.
+    if let Some(code) = avatar_worker::cage::serve_if_asked() {
+        return code;
+    }
+    worker()
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn worker() -> std::process::ExitCode {
     let cli = Cli::parse();
     avatar_common::telemetry::init(&cli.settings.shared.log);
     let result = match cli.command.unwrap_or(Command::Run) {
@@ -14,10 +22,16 @@ async fn main() -> std::process::ExitCode {
         Command::Convert {
             size,
             quality,
+            cage,
             out_dir,
             files,
         } => {
-            avatar_worker::convert::run(&cli.settings.shared.image, size, quality, &out_dir, &files)
+            let how = avatar_worker::convert::How {
+                size,
+                quality,
+                cage,
+            };
+            avatar_worker::convert::run(&cli.settings, &how, &out_dir, &files).await
         }
     };
     match result {

@@ -18,6 +18,7 @@ use avatar_common::queue::{Consumer, ConsumerSettings, JobQueue, Recorder, Strea
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
+use crate::cage::Cage;
 use crate::fetch::Fetcher;
 use crate::host_permits::HostPermits;
 use crate::maintenance;
@@ -75,6 +76,7 @@ pub async fn run_pool(
         ),
         fetch_patience: fetch_timeout,
         slots: ConversionSlots::new(concurrency),
+        cage: Cage::start(&worker.converter, &settings.shared.log, concurrency)?,
         options: avatar_pipeline::Options {
             size: settings.shared.image.avatar_size,
             quality: settings.shared.image.jpeg_quality,
@@ -91,7 +93,7 @@ pub async fn run_pool(
                 jitter: Jitter::Equal,
             },
         },
-        convert_timeout: Duration::from_secs(worker.job_timeout_secs),
+        time_budget: worker.time_budget(),
         abort_after_store: worker.fault_abort_after_store,
     });
     let recorder = Recorder::new(

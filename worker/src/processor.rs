@@ -15,10 +15,11 @@ use avatar_common::jobs::{Attempt, FailureCode, Lane, RetryRules, Transition};
 use avatar_common::queue::{Claim, JobQueue, QueueError, now_ms};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{Job, JobFailure, JobSource, ObjectKey, SourceUrl};
-use avatar_pipeline::{Options, PipelineError};
+use avatar_pipeline::{Options, TimeBudget};
 use bytes::Bytes;
 use tracing::Instrument;
 
+use crate::cage::{Cage, CageError, Death, Reply};
 use crate::fetch::{FetchError, Fetcher};
 use crate::host_permits::HostPermits;
 use crate::slots::ConversionSlots;
@@ -35,11 +36,13 @@ pub struct Processor {
     pub fetch_patience: Duration,
     /// What bounds how many conversions run at once.
     pub slots: Arc<ConversionSlots>,
+    /// The converter processes the images are decoded in.
+    pub cage: Arc<Cage>,
     pub options: Options,
     pub rules: RetryRules,
-    /// The longest any conversion may take before its job fails; each
-    /// image gets less, by its size (`avatar_pipeline::time_bound`).
-    pub convert_timeout: Duration,
+    /// How long a conversion may take before its job fails, by the size
+    /// of its image (read in the converter).
+    pub time_budget: TimeBudget,
     /// Fault injection for the fault tests: die between storing an avatar
     /// and recording it.
     pub abort_after_store: bool,
@@ -94,9 +97,9 @@ impl Processor {
                 }
             }
         };
-        let avatar = match self.convert(source, job.lane).await {
+        let avatar = match self.convert(source, job).await {
             Ok(avatar) => avatar,
-            Err(failure) => return Attempt::Rejected(failure),
+            Err(attempt) => return attempt,
         };
         let key = ObjectKey::avatar(claim.stamp, &job.user);
         let jpeg = Bytes::from(avatar);
@@ -146,43 +149,49 @@ impl Processor {
         fetched.map_err(Fetched::Failed)
     }
 
-    /// Converts on the blocking pool, off the async threads, in one of the
+    /// Converts in a converter process of the cage, in one of the
     /// conversion slots, interactive work first.
-    async fn convert(&self, source: Bytes, lane: Lane) -> Result<Vec<u8>, JobFailure> {
-        let options = self.options.clone();
-        // Sized from the image; a last resort, since the pipeline refuses
-        // what would be too costly before it starts.
-        let bound = avatar_pipeline::time_bound(&source, self.convert_timeout);
-        let span = tracing::Span::current();
-        let slot = self.slots.acquire(lane).await;
-        let work = tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            // Held until the conversion ends, even past its time bound.
-            let _slot = slot;
-            avatar_pipeline::convert(&source, &options)
-        });
-        let Ok(converted) = tokio::time::timeout(bound, work).await else {
-            // The conversion thread cannot be interrupted; it finishes in the
-            // background, in its slot, and its result is dropped.
-            return Err(JobFailure::new(
-                FailureCode::ImageRejected,
-                format!(
-                    "converting the image took longer than the {:.1} s its size allows; send a smaller or simpler image",
-                    bound.as_secs_f64()
-                ),
-            ));
-        };
+    async fn convert(&self, source: Bytes, job: &Job) -> Result<Vec<u8>, Attempt> {
+        let _slot = self.slots.acquire(job.lane).await;
+        let label = job.id.to_string();
+        let converted = self
+            .cage
+            .convert(&source, &self.options, self.time_budget, &label)
+            .await;
         match converted {
-            Ok(Ok(avatar)) => Ok(avatar.jpeg),
-            Ok(Err(e)) => Err(pipeline_failure(&e)),
-            Err(e) => {
-                tracing::error!(error = %e, "the conversion task did not finish");
-                Err(JobFailure::new(
-                    FailureCode::ImageRejected,
-                    "the image could not be processed",
-                ))
+            Ok(Reply::Avatar { jpeg, .. }) => Ok(jpeg),
+            Ok(Reply::Refused { code, message }) => {
+                let code = match code.as_str() {
+                    "unsupported_media_type" => FailureCode::UnsupportedMediaType,
+                    _ => FailureCode::ImageRejected,
+                };
+                Err(Attempt::Rejected(JobFailure::new(code, message)))
             }
+            Err(CageError::Died(death)) => {
+                tracing::warn!(?death, "the image's converter died or was stopped");
+                Err(Attempt::Rejected(JobFailure::new(
+                    FailureCode::ImageRejected,
+                    death_message(&death, self.cage.memory_mb()),
+                )))
+            }
+            Err(e @ CageError::Start(_)) => Err(Attempt::Faulted(e.to_string())),
         }
+    }
+}
+
+/// What the uploader hears of an image whose converter did not answer.
+fn death_message(death: &Death, memory_mb: u64) -> String {
+    match death {
+        Death::TimedOut(bound) => format!(
+            "converting the image took longer than the {:.1} s its size allows; send a smaller or simpler image",
+            bound.as_secs_f64()
+        ),
+        Death::OutOfMemory => format!(
+            "converting the image needed more than the {memory_mb} MB of memory one conversion may use; send a smaller or simpler image"
+        ),
+        Death::Crashed(how) => format!(
+            "the image could not be decoded: the decoder stopped on it ({how}); send another image, or save this one again as JPEG"
+        ),
     }
 }
 
@@ -206,14 +215,6 @@ fn fetch_failed(job: &Job, error: &FetchError) -> Attempt {
     } else {
         Attempt::Rejected(fetch_failure(error))
     }
-}
-
-fn pipeline_failure(error: &PipelineError) -> JobFailure {
-    let code = match error.code() {
-        "unsupported_media_type" => FailureCode::UnsupportedMediaType,
-        _ => FailureCode::ImageRejected,
-    };
-    JobFailure::new(code, error.to_string())
 }
 
 fn fetch_failure(error: &FetchError) -> JobFailure {

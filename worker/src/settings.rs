@@ -27,8 +27,9 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Convert local files exactly as a job would, one after another on
-    /// one thread, writing OUT_DIR/<file stem>.jpg.
+    /// Convert local files as a job would, one after another on one
+    /// thread (in this process, or with --cage in a converter process),
+    /// writing OUT_DIR/<file stem>.jpg.
     Convert {
         /// Side of the square avatar (default: AVATARS_AVATAR_SIZE).
         #[arg(long)]
@@ -36,6 +37,10 @@ pub enum Command {
         /// JPEG quality (default: AVATARS_JPEG_QUALITY).
         #[arg(long)]
         quality: Option<u8>,
+        /// Convert in a converter process, as the service does, instead of
+        /// in this one: to measure what the cage costs.
+        #[arg(long)]
+        cage: bool,
         /// Directory the avatars are written to.
         #[arg(short = 'o', long = "out-dir")]
         out_dir: std::path::PathBuf,
@@ -184,6 +189,56 @@ pub struct WorkerSettings {
     #[arg(long, env = "AVATARS_JOB_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub job_timeout_secs: u64,
+
+    /// Milliseconds any conversion is given, however small its image; with
+    /// AVATARS_CONVERT_TIME_PER_MP_MS, the time bound of each image.
+    #[arg(long, env = "AVATARS_CONVERT_TIME_BASE_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub convert_time_base_ms: u64,
+
+    /// Milliseconds a conversion is given per megapixel of its source, on
+    /// top of AVATARS_CONVERT_TIME_BASE_MS, up to AVATARS_JOB_TIMEOUT_SECS.
+    #[arg(long, env = "AVATARS_CONVERT_TIME_PER_MP_MS", default_value_t = 250)]
+    pub convert_time_per_mp_ms: u64,
+
+    #[command(flatten)]
+    pub converter: ConverterSettings,
+}
+
+/// The converter processes images are decoded in (see `cage`).
+#[derive(Args, Debug, Clone)]
+pub struct ConverterSettings {
+    /// Address space one converter process may map, in MiB (its
+    /// RLIMIT_AS): a decode that needs more fails its job alone.
+    #[arg(long, env = "AVATARS_CONVERTER_MEMORY_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(64..))]
+    pub converter_memory_mb: u64,
+
+    /// Resident memory, in MiB, above which a converter is replaced by a
+    /// fresh one after its job, so that no allocator keeps a large peak.
+    #[arg(long, env = "AVATARS_CONVERTER_RECYCLE_MB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(16..))]
+    pub converter_recycle_mb: u64,
+
+    /// Put each converter under a seccomp filter that refuses opening
+    /// files, the network and starting processes, where the kernel allows.
+    #[arg(long, env = "AVATARS_CONVERTER_SECCOMP", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub converter_seccomp: bool,
+
+    /// For benchmarks only: convert in this process, without the cage, to
+    /// measure what the cage costs. A hostile file can then stall or kill
+    /// the process.
+    #[arg(long, env = "AVATARS_CONVERTER_IN_PROCESS", default_value_t = false,
+          action = clap::ArgAction::Set, hide = true)]
+    pub converter_in_process: bool,
+
+    /// Fault injection, for tests only: a converter given a source that
+    /// ends with `avatars-fault:hang`, `:abort` or `:allocate` hangs,
+    /// aborts or allocates without bound.
+    #[arg(long, env = "AVATARS_FAULT_CONVERTER_HOOKS", default_value_t = false,
+          action = clap::ArgAction::Set, hide = true)]
+    pub fault_converter_hooks: bool,
 }
 
 impl WorkerSettings {
@@ -208,6 +263,15 @@ impl WorkerSettings {
             lease: Duration::from_secs(
                 self.job_timeout_secs + self.fetch_timeout_secs + self.orphan_after_secs,
             ),
+        }
+    }
+
+    /// How long each conversion may take.
+    pub fn time_budget(&self) -> avatar_pipeline::TimeBudget {
+        avatar_pipeline::TimeBudget {
+            base: Duration::from_millis(self.convert_time_base_ms),
+            per_megapixel: Duration::from_millis(self.convert_time_per_mp_ms),
+            ceiling: Duration::from_secs(self.job_timeout_secs),
         }
     }
 

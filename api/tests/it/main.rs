@@ -7,6 +7,7 @@ use avatar_testkit as support;
 
 mod admission;
 mod auth;
+mod cage;
 mod errors;
 mod fair_share;
 mod hostile_images;

@@ -1,0 +1,169 @@
+//! The converter process: the worker's own binary started with
+//! [`CHILD_ARG`]. It puts itself in its sandbox, then converts one source
+//! after another from its standard input, answering on its standard
+//! output, until the worker closes its input. It reads the source's header
+//! itself (the time bound), so no part of a hostile file is parsed in the
+//! worker.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use avatar_common::settings::{LogFormat, LogSettings};
+use clap::Parser;
+
+use super::sandbox::{self, SandboxError};
+use super::wire::{self, Bound, Reply, Request};
+
+/// The first argument that makes the binary a converter.
+pub const CHILD_ARG: &str = "__avatar-converter";
+
+/// What the worker tells a converter when it starts it.
+#[derive(Parser, Debug)]
+#[command(name = "avatar-converter", no_binary_name = true)]
+pub struct ChildArgs {
+    /// The worker's process id: the converter dies with it.
+    #[arg(long)]
+    pub parent: u32,
+    /// Address space the converter may map, in bytes.
+    #[arg(long)]
+    pub memory_bytes: u64,
+    /// Install the seccomp filter.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub seccomp: bool,
+    /// Honour the test-only fault markers at the end of a source.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub fault_hooks: bool,
+    #[arg(long, value_enum)]
+    pub log_format: LogFormat,
+    #[arg(long)]
+    pub log: String,
+}
+
+impl ChildArgs {
+    /// The arguments after [`CHILD_ARG`].
+    pub fn to_args(&self) -> Vec<String> {
+        let format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        [
+            ("--parent", self.parent.to_string()),
+            ("--memory-bytes", self.memory_bytes.to_string()),
+            ("--seccomp", self.seccomp.to_string()),
+            ("--fault-hooks", self.fault_hooks.to_string()),
+            ("--log-format", format.to_owned()),
+            ("--log", self.log.clone()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect()
+    }
+}
+
+/// Runs the converter when the process was started as one; `None` when
+/// it was not, and the binary goes on as itself. Call it first in `main`,
+/// before any runtime or thread is started.
+pub fn serve_if_asked() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != CHILD_ARG {
+        return None;
+    }
+    let args = match ChildArgs::try_parse_from(args) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("avatar-converter: {e}");
+            return Some(ExitCode::FAILURE);
+        }
+    };
+    avatar_common::telemetry::init(&LogSettings {
+        log_format: args.log_format,
+        log: args.log.clone(),
+    });
+    match serve(&args) {
+        Ok(()) => Some(ExitCode::SUCCESS),
+        Err(e) => {
+            tracing::error!(error = %e, "the converter stops");
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ChildError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("the worker's pipe failed: {0}")]
+    Pipe(#[from] io::Error),
+    #[error(transparent)]
+    Wire(#[from] wire::WireError),
+}
+
+fn serve(args: &ChildArgs) -> Result<(), ChildError> {
+    sandbox::limit_process(args.parent, args.memory_bytes)?;
+    if args.seccomp
+        && let Err(e) = sandbox::confine()
+    {
+        tracing::warn!(error = %e, "the converter runs without its seccomp filter");
+    }
+    let mut input = io::stdin().lock();
+    let mut output = BufWriter::new(io::stdout().lock());
+    // An empty frame: started, sandboxed, waiting for work. The worker
+    // counts a job's time from here, not from the start of the process.
+    write_frame(&mut output, &[])?;
+    output.flush()?;
+    while let Some(request) = read_frame(&mut input)? {
+        let request = Request::decode(&request)?;
+        let source = read_frame(&mut input)?.ok_or(wire::WireError::CUT_SHORT)?;
+        let _span = tracing::info_span!("convert", job = %request.label).entered();
+        let bound = request.budget.bound(&source);
+        sandbox::limit_cpu(bound)?;
+        write_frame(&mut output, &Bound(bound).encode())?;
+        output.flush()?;
+        if args.fault_hooks {
+            fault_hook(&source);
+        }
+        let reply = Reply::from(avatar_pipeline::convert(&source, &request.options));
+        write_frame(&mut output, &reply.encode())?;
+        output.flush()?;
+    }
+    Ok(())
+}
+
+/// One frame, or `None` at the end of the input before a frame starts.
+fn read_frame(input: &mut impl Read) -> Result<Option<Vec<u8>>, ChildError> {
+    let mut prefix = [0u8; 8];
+    match input.read_exact(&mut prefix) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let mut frame = vec![0u8; wire::frame_len(prefix)?];
+    input.read_exact(&mut frame)?;
+    Ok(Some(frame))
+}
+
+fn write_frame(output: &mut impl Write, frame: &[u8]) -> io::Result<()> {
+    output.write_all(&wire::prefix(frame.len()))?;
+    output.write_all(frame)
+}
+
+/// The test-only faults: a decoder that never returns, one that aborts,
+/// one that allocates until it is stopped.
+fn fault_hook(source: &[u8]) {
+    if source.ends_with(b"avatars-fault:hang") {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    if source.ends_with(b"avatars-fault:abort") {
+        std::process::abort();
+    }
+    if source.ends_with(b"avatars-fault:allocate") {
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        loop {
+            held.push(vec![1u8; 16 << 20]);
+            std::hint::black_box(&held);
+        }
+    }
+}
