@@ -6,7 +6,9 @@
 //! after another, so every job meets idle workers, and reports:
 //! - pick-up: from the job's acceptance (recorded by the enqueue script) to
 //!   a worker starting it (recorded by the worker), both in microseconds;
-//! - round trip: the client's time for the synchronous PUT;
+//! - round trip: the client's time for the synchronous PUT, beside the
+//!   same PUT to a second API that converts in its own process instead of
+//!   in converter processes (the cage's cost), the two taking turns;
 //!
 //! and, as references, a Redis PING round trip, the conversion alone of the
 //! same image, and the pick-up of apalis-redis 1.0 with a 1 s heartbeat
@@ -51,26 +53,25 @@ async fn main() {
         .unwrap_or(1000);
     let prefix = format!("bench-{}", ulid::Ulid::generate());
     let data_dir = std::env::temp_dir().join(&prefix);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let api = Killed(
-        Command::new(env!("CARGO_BIN_EXE_avatar-api"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
-            .env("AVATARS_JWT_SECRET", SECRET)
-            .env("AVATARS_REDIS_URL", &redis_url)
-            .env("AVATARS_REDIS_PREFIX", &prefix)
-            .env("AVATARS_DATA_DIR", &data_dir)
-            .env("AVATARS_LOG", "warn")
-            .env("AVATARS_USER_RATE_PER_MINUTE", "0")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("cannot start avatar-api"),
+    let api = start_api(port, &redis_url, &prefix, &data_dir, false);
+    // The reference for the cage: the same service converting in the API
+    // process itself, under a prefix and folder of its own.
+    let in_process_prefix = format!("{prefix}-in-process");
+    let in_process_dir = std::env::temp_dir().join(&in_process_prefix);
+    let in_process_port = free_port();
+    let in_process_base = format!("http://127.0.0.1:{in_process_port}");
+    let in_process_api = start_api(
+        in_process_port,
+        &redis_url,
+        &in_process_prefix,
+        &in_process_dir,
+        true,
     );
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await;
+    wait_ready(&http, &in_process_base).await;
     let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
     let mut conn = redis
         .get_multiplexed_async_connection()
@@ -80,14 +81,21 @@ async fn main() {
     let image = small_jpeg();
     let token = token("bench-user");
     let url = format!("{base}/api/public/user/me/avatarBytes");
+    let in_process_url = format!("{in_process_base}/api/public/user/me/avatarBytes");
     // Warm up connections and caches.
     for _ in 0..20 {
         synchronous_put(&http, &url, &token, &image).await;
+        synchronous_put(&http, &in_process_url, &token, &image).await;
     }
 
     let (mut pickup, mut round_trip) = (Vec::with_capacity(jobs), Vec::with_capacity(jobs));
+    let mut in_process_round_trip = Vec::with_capacity(jobs);
     for _ in 0..jobs {
-        // Let the workers go idle, as between real requests.
+        // Let the workers go idle, as between real requests; the two
+        // services take turns, so that both see the same machine.
+        tokio::time::sleep(IDLE_GAP).await;
+        let (ms, _) = synchronous_put(&http, &in_process_url, &token, &image).await;
+        in_process_round_trip.push(ms);
         tokio::time::sleep(IDLE_GAP).await;
         let (ms, body) = synchronous_put(&http, &url, &token, &image).await;
         round_trip.push(ms);
@@ -137,6 +145,10 @@ async fn main() {
     report_head();
     report("pick-up: accepted -> worker starts", pickup);
     report("round trip: synchronous PUT, local storage", round_trip);
+    report(
+        "reference: the same, converting in the API process",
+        in_process_round_trip,
+    );
     report("reference: Redis PING round trip", ping);
     report("reference: conversion alone, same image", convert);
     report(
@@ -150,8 +162,44 @@ async fn main() {
     }
 
     drop(api);
+    drop(in_process_api);
     forget(&mut conn, &prefix).await;
+    forget(&mut conn, &in_process_prefix).await;
     let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_dir_all(&in_process_dir);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// The release `avatar-api --workers 2` on `port`, with local storage in
+/// `data_dir`; with `in_process`, converting in its own process instead
+/// of in converter processes.
+fn start_api(
+    port: u16,
+    redis_url: &str,
+    prefix: &str,
+    data_dir: &std::path::Path,
+    in_process: bool,
+) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_avatar-api"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+            .env("AVATARS_JWT_SECRET", SECRET)
+            .env("AVATARS_REDIS_URL", redis_url)
+            .env("AVATARS_REDIS_PREFIX", prefix)
+            .env("AVATARS_DATA_DIR", data_dir)
+            .env("AVATARS_LOG", "warn")
+            .env("AVATARS_USER_RATE_PER_MINUTE", "0")
+            .env("AVATARS_CONVERTER_IN_PROCESS", in_process.to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start avatar-api"),
+    )
 }
 
 /// Queues `AVATARS_BENCH_BULK_JOBS` corpus photos in the bulk lane, each

@@ -112,9 +112,13 @@ fn serve(args: &ChildArgs) -> Result<(), ChildError> {
     // counts a job's time from here, not from the start of the process.
     write_frame(&mut output, &[])?;
     output.flush()?;
+    // Kept from job to job: its pages are mapped once, not per source.
+    let mut source = Vec::new();
     while let Some(request) = read_frame(&mut input)? {
         let request = Request::decode(&request)?;
-        let source = read_frame(&mut input)?.ok_or(wire::WireError::CUT_SHORT)?;
+        if !read_frame_into(&mut input, &mut source)? {
+            return Err(wire::WireError::CUT_SHORT.into());
+        }
         let _span = tracing::info_span!("convert", job = %request.label).entered();
         let bound = request.budget.bound(&source);
         sandbox::limit_cpu(bound)?;
@@ -132,15 +136,28 @@ fn serve(args: &ChildArgs) -> Result<(), ChildError> {
 
 /// One frame, or `None` at the end of the input before a frame starts.
 fn read_frame(input: &mut impl Read) -> Result<Option<Vec<u8>>, ChildError> {
+    let mut frame = Vec::new();
+    Ok(read_frame_into(input, &mut frame)?.then_some(frame))
+}
+
+/// Reads one frame into `frame`, reusing its memory; `false` at the end of
+/// the input before a frame starts.
+fn read_frame_into(input: &mut impl Read, frame: &mut Vec<u8>) -> Result<bool, ChildError> {
     let mut prefix = [0u8; 8];
     match input.read_exact(&mut prefix) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(e) => return Err(e.into()),
     }
-    let mut frame = vec![0u8; wire::frame_len(prefix)?];
-    input.read_exact(&mut frame)?;
-    Ok(Some(frame))
+    let len = wire::frame_len(prefix)?;
+    frame.clear();
+    frame.reserve(len);
+    // Read into the spare capacity, without zeroing it first.
+    let read = input.by_ref().take(len as u64).read_to_end(frame)?;
+    if read != len {
+        return Err(wire::WireError::CUT_SHORT.into());
+    }
+    Ok(true)
 }
 
 fn write_frame(output: &mut impl Write, frame: &[u8]) -> io::Result<()> {

@@ -5,6 +5,7 @@
 //! allocation failure from another crash.
 
 use std::collections::VecDeque;
+use std::os::fd::AsFd as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -20,6 +21,9 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::child::{CHILD_ARG, ChildArgs};
 use super::wire::{self, Bound, Reply, Request};
+
+/// The size asked for a converter's pipes.
+const PIPE_BYTES: usize = 1 << 20;
 
 /// Log lines of a converter kept to read its end from.
 const TAIL_LINES: usize = 8;
@@ -66,13 +70,25 @@ impl Converter {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Two malloc arenas: each further one reserves 64 MiB of the
-            // address-space limit without using it.
+            // address-space limit without using it. Buffers up to 64 MiB
+            // come from the heap, which is not given back between jobs
+            // below 256 MiB: each job would otherwise fault its pages in
+            // anew (the recycle mark bounds what is kept).
             .env("MALLOC_ARENA_MAX", "2")
+            .env("MALLOC_MMAP_THRESHOLD_", "67108864")
+            .env("MALLOC_TRIM_THRESHOLD_", "268435456")
             .kill_on_drop(true)
             .spawn()?;
         let piped = || std::io::Error::other("a converter pipe is missing");
         let stdin = child.stdin.take().ok_or_else(piped)?;
-        let stdout = BufReader::with_capacity(1 << 16, child.stdout.take().ok_or_else(piped)?);
+        let stdout = child.stdout.take().ok_or_else(piped)?;
+        // A photo crosses in a few large writes rather than forty 64 KiB
+        // ones, each a switch between the two processes. The kernel's
+        // limit for an unprivileged process is 1 MiB; less is fine.
+        for pipe in [stdin.as_fd(), stdout.as_fd()] {
+            let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_BYTES);
+        }
+        let stdout = BufReader::with_capacity(1 << 16, stdout);
         let stderr = child.stderr.take().ok_or_else(piped)?;
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let log = tokio::spawn(pass_on_log(stderr, Arc::clone(&tail)));
