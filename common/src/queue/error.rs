@@ -7,6 +7,10 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     #[error("a stored job record is corrupt: {0}")]
     Corrupt(String),
+    /// A transition found the lists its context was read from changed
+    /// every time it ran (see `jobs::context`).
+    #[error("the lists a job transition reads kept changing under it")]
+    Contended,
     #[error("cannot reach Redis at {url}; start it or set AVATARS_REDIS_URL")]
     Unreachable {
         url: String,
@@ -17,6 +21,6 @@ pub enum QueueError {
 
 impl crate::backoff::Retryable for QueueError {
     fn is_retryable(&self) -> bool {
-        matches!(self, Self::Redis(_))
+        matches!(self, Self::Redis(_) | Self::Contended)
     }
 }

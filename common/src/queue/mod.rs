@@ -14,6 +14,7 @@ mod imports;
 mod keys;
 mod recorder;
 mod store;
+mod transitions;
 
 pub use backend::{Claim, Consumer, ConsumerSettings, StreamBackend};
 pub use completions::Completions;
@@ -21,7 +22,7 @@ pub use connect::connect;
 pub use error::QueueError;
 pub use hooks::HooksPending;
 pub use imports::{FailuresPage, ImportEntry};
-pub use keys::Keys;
+pub use keys::{CONSUMER_GROUP, Keys};
 pub use recorder::Recorder;
 pub use store::{Accepted, CurrentAvatar, FairShare, JobQueue, Start, now_ms, now_us};
 
