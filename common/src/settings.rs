@@ -33,13 +33,27 @@ pub struct RedisSettings {
     )]
     pub redis_url: String,
 
-    /// Prefix of every Redis key, so deployments can share one Redis.
-    #[arg(long, env = "AVATARS_REDIS_PREFIX", default_value = "avatars")]
+    /// Prefix of every Redis key, so deployments can share one Redis; also
+    /// the keys' hash tag (`{avatars}:jobs`), which keeps a deployment in
+    /// one slot of a Redis Cluster. Neither `{` nor `}`.
+    #[arg(long, env = "AVATARS_REDIS_PREFIX", default_value = "avatars",
+          value_parser = redis_prefix)]
     pub redis_prefix: String,
 
     /// How long the record of a finished or failed job is kept, in seconds.
     #[arg(long, env = "AVATARS_JOB_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub job_ttl_secs: u64,
+}
+
+/// Checks a key prefix: the text between the braces of a hash tag, so not
+/// empty and without a brace.
+pub fn redis_prefix(prefix: &str) -> Result<String, String> {
+    if prefix.is_empty() || prefix.contains(['{', '}']) {
+        return Err(format!(
+            "{prefix:?} cannot be a key prefix: it becomes the keys' hash tag, so it must not be empty or hold a brace"
+        ));
+    }
+    Ok(prefix.to_owned())
 }
 
 /// `url` with its password (if any) replaced by `***`, for messages and
@@ -190,6 +204,14 @@ pub enum LogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_with_a_brace_is_refused() {
+        assert_eq!(redis_prefix("avatars").as_deref(), Ok("avatars"));
+        assert!(redis_prefix("a{b").is_err());
+        assert!(redis_prefix("a}").is_err());
+        assert!(redis_prefix("").is_err());
+    }
 
     #[test]
     fn a_redis_password_is_never_shown() {

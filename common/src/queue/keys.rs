@@ -2,6 +2,11 @@
 //! under one prefix so that deployments (and tests) can share a Redis
 //! server. The layout is defined here and nowhere else: scripts are given
 //! every key they touch, built by these methods.
+//!
+//! The prefix is the deployment's hash tag: every key starts with
+//! `{prefix}:` (`{avatars}:jobs`, `{avatars}:job:01J…`), so on a Redis
+//! Cluster every key of a deployment is in one slot, and every script,
+//! whichever keys it is given, runs on one node.
 
 use crate::jobs::Lane;
 use crate::{IdempotencyKey, ImportId, JobId, UserId};
@@ -9,21 +14,24 @@ use crate::{IdempotencyKey, ImportId, JobId, UserId};
 /// The consumer group every worker reads the job stream through.
 pub const CONSUMER_GROUP: &str = "workers";
 
-/// Key names under one prefix.
+/// Key names under one hash-tagged prefix.
 #[derive(Debug, Clone)]
 pub struct Keys {
-    prefix: String,
+    /// `{prefix}`: the hash tag every key starts with.
+    tag: String,
 }
 
 impl Keys {
-    pub fn new(prefix: impl Into<String>) -> Self {
+    /// Keys under `prefix`, which must hold neither `{` nor `}` (see
+    /// [`crate::settings::redis_prefix`]).
+    pub fn new(prefix: &str) -> Self {
         Self {
-            prefix: prefix.into(),
+            tag: format!("{{{prefix}}}"),
         }
     }
 
     fn key(&self, rest: std::fmt::Arguments<'_>) -> String {
-        format!("{}:{rest}", self.prefix)
+        format!("{}:{rest}", self.tag)
     }
 
     /// The stream of a lane's jobs waiting for or held by a worker.
@@ -142,5 +150,27 @@ impl Keys {
     /// has no use for (the import keys of a job that is no import item).
     pub fn unused(&self) -> String {
         self.key(format_args!("unused"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_and_channel_starts_with_the_deployments_hash_tag() {
+        let keys = Keys::new("avatars");
+        let user: UserId = "u1".parse().expect("user");
+        let import = ImportId::generate();
+        for key in [
+            keys.stream(Lane::Bulk),
+            keys.user(&user),
+            keys.import_after(&import, "https://x.example/{a}"),
+            keys.hook_deliveries(),
+            keys.finished_channel(),
+            keys.unused(),
+        ] {
+            assert!(key.starts_with("{avatars}:"), "{key}");
+        }
     }
 }
