@@ -33,6 +33,17 @@ pub struct RedisSettings {
     )]
     pub redis_url: String,
 
+    /// AVATARS_REDIS_URL names a Redis Cluster: one or more of its nodes,
+    /// comma-separated (the others are found from them).
+    #[arg(long, env = "AVATARS_REDIS_CLUSTER", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub redis_cluster: bool,
+
+    /// PEM file of the certificate authority that signed the certificate of
+    /// a `rediss://` server (or cluster), when it is not a public one.
+    #[arg(long, env = "AVATARS_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
     /// Prefix of every Redis key, so deployments can share one Redis; also
     /// the keys' hash tag (`{avatars}:jobs`), which keeps a deployment in
     /// one slot of a Redis Cluster. Neither `{` nor `}`.

@@ -11,7 +11,15 @@ pub enum QueueError {
     /// every time it ran (see `jobs::context`).
     #[error("the lists a job transition reads kept changing under it")]
     Contended,
-    #[error("cannot reach Redis at {url}; start it or set AVATARS_REDIS_URL")]
+    #[error("cannot read AVATARS_REDIS_CA_FILE {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot reach Redis at {url}; start it or set AVATARS_REDIS_URL (and AVATARS_REDIS_CLUSTER, AVATARS_REDIS_CA_FILE)"
+    )]
     Unreachable {
         url: String,
         #[source]

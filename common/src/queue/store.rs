@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::keys::CONSUMER_GROUP;
-use super::{Keys, QueueError};
+use super::{Connection, Keys, QueueError};
 use crate::jobs::outcome::{EnqueueOutcome, PermitOutcome};
 use crate::jobs::record::{field, user_field};
 use crate::jobs::scripts::{AcquireHost, Enqueue, PromoteParked, Requeue};
@@ -77,7 +76,7 @@ impl FairShare {
 /// The queue and status store, over one multiplexed Redis connection.
 #[derive(Clone)]
 pub struct JobQueue {
-    conn: ConnectionManager,
+    conn: Connection,
     keys: Keys,
     record_ttl: Duration,
     fair: FairShare,
@@ -88,7 +87,7 @@ pub struct JobQueue {
 impl JobQueue {
     /// A queue on `conn` under the key prefix of `keys`. Records of ended
     /// jobs expire after `record_ttl`.
-    pub fn new(conn: ConnectionManager, keys: Keys, record_ttl: Duration) -> Self {
+    pub fn new(conn: Connection, keys: Keys, record_ttl: Duration) -> Self {
         Self {
             conn,
             keys,
@@ -139,10 +138,11 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Whether Redis answers.
+    /// Whether Redis answers for this deployment's keys: on a cluster, the
+    /// node that serves their slot (a PING would ask every node).
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let _: bool = conn.exists(self.keys.stream(Lane::Interactive)).await?;
         Ok(())
     }
 
@@ -424,7 +424,7 @@ impl JobQueue {
         self.record_ttl
     }
 
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Connection {
         self.conn.clone()
     }
 }
