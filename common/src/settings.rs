@@ -51,6 +51,12 @@ pub struct RedisSettings {
           value_parser = redis_prefix)]
     pub redis_prefix: String,
 
+    /// Replicas that must hold an accepted job (or import batch) before the
+    /// API answers for it (Redis WAIT), so that a failover to a replica
+    /// cannot lose it. 0: answer once the primary holds it.
+    #[arg(long, env = "AVATARS_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+
     /// How long the record of a finished or failed job is kept, in seconds.
     #[arg(long, env = "AVATARS_JOB_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub job_ttl_secs: u64,

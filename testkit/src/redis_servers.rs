@@ -81,6 +81,31 @@ fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A node of a cluster on `port`, with its files in `dir`: started again
+/// on the same files, it rejoins the cluster it was in.
+fn cluster_node(dir: &Path, port: u16) -> Child {
+    server(
+        dir,
+        port,
+        &[
+            "--port",
+            &port.to_string(),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &format!("nodes-{port}.conf"),
+            "--cluster-node-timeout",
+            &NODE_TIMEOUT_MS.to_string(),
+            // A replica syncs at once, and takes over however long ago it
+            // last heard from its primary.
+            "--repl-diskless-sync-delay",
+            "0",
+            "--cluster-replica-validity-factor",
+            "0",
+        ],
+    )
+}
+
 /// One node of a [`RedisCluster`].
 struct Node {
     port: u16,
@@ -92,6 +117,7 @@ struct Node {
 /// the test is failing: then it prints the tails of the nodes' logs.
 pub struct RedisCluster {
     nodes: Vec<Node>,
+    replicas: usize,
     dir: PathBuf,
 }
 
@@ -104,32 +130,17 @@ impl RedisCluster {
         let mut nodes = Vec::with_capacity(count);
         for _ in 0..count {
             let port = free_port();
-            let child = server(
-                &dir,
-                port,
-                &[
-                    "--port",
-                    &port.to_string(),
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    &format!("nodes-{port}.conf"),
-                    "--cluster-node-timeout",
-                    &NODE_TIMEOUT_MS.to_string(),
-                    // A replica syncs at once, and takes over however
-                    // long ago it last heard from its primary.
-                    "--repl-diskless-sync-delay",
-                    "0",
-                    "--cluster-replica-validity-factor",
-                    "0",
-                ],
-            );
+            let child = cluster_node(&dir, port);
             nodes.push(Node {
                 port,
                 child: Some(child),
             });
         }
-        let cluster = Self { nodes, dir };
+        let cluster = Self {
+            nodes,
+            replicas,
+            dir,
+        };
         for node in &cluster.nodes {
             wait_for_port(node.port, &cluster.dir);
         }
@@ -201,6 +212,11 @@ impl RedisCluster {
         }
     }
 
+    /// How many replicas each primary has.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
     /// `AVATARS_REDIS_URL` for the cluster: every node, comma-separated.
     pub fn url(&self) -> String {
         self.nodes
@@ -260,6 +276,20 @@ impl RedisCluster {
             .find(|n| n.port == port)
             .expect("a node of this cluster");
         stop(&mut node.child);
+    }
+
+    /// Starts the node on `port` again, after [`Self::kill`]: it rejoins the
+    /// cluster, as a replica once another node has taken over its slots,
+    /// and is waited for until it has synced.
+    pub fn restart(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster");
+        node.child = Some(cluster_node(&self.dir, port));
+        wait_for_port(port, &self.dir);
+        self.wait_until_replicas_synced();
     }
 
     /// Waits until a live primary other than `port` serves `key`'s slot: the

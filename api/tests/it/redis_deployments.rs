@@ -1,7 +1,8 @@
 //! The service on the Redis deployments operators run besides a single
 //! server: a Redis Cluster of three primaries (each key under the
 //! deployment's hash tag, so every script runs in one slot), one whose
-//! primary dies and is replaced by its replica mid-run, and a server that
+//! primary dies and is replaced by its replica mid-run (the API answering
+//! for a job only once a replica holds it), and a server that
 //! speaks only TLS, with a private certificate authority.
 
 use std::time::Duration;
@@ -21,6 +22,9 @@ async fn on_cluster(cluster: &RedisCluster, receiver: Option<&Receiver>) -> Test
         .redis_url(&cluster.url())
         .env("AVATARS_REDIS_CLUSTER", "true")
         .env("AVATARS_USER_MAX_RUNNING", "0");
+    if cluster.replicas() > 0 {
+        builder = builder.env("AVATARS_REDIS_WAIT_REPLICAS", "1");
+    }
     if let Some(receiver) = receiver {
         builder = builder
             .env("AVATARS_WEBHOOK_URL", &receiver.to_string())
@@ -130,6 +134,10 @@ async fn a_primary_killed_mid_run_is_replaced_by_its_replica_and_no_accepted_job
     cluster.kill(primary);
     let promoted = cluster.wait_for_failover(&tag, primary);
     assert_ne!(promoted, primary);
+    // A job counts as accepted once a replica holds it
+    // (AVATARS_REDIS_WAIT_REPLICAS=1): the killed node comes back as the
+    // promoted one's replica, as an operator would replace it.
+    cluster.restart(primary);
     // Accepted after the failover, as soon as the API answers again.
     for n in 10..15 {
         let user = format!("failover-{n}");

@@ -7,6 +7,10 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     #[error("a stored job record is corrupt: {0}")]
     Corrupt(String),
+    /// Fewer replicas than `AVATARS_REDIS_WAIT_REPLICAS` acknowledged a
+    /// write within the wait.
+    #[error("only {acked} of the {wanted} Redis replicas asked for acknowledged the write in time")]
+    NotReplicated { wanted: u32, acked: u32 },
     /// A transition found the lists its context was read from changed
     /// every time it ran (see `jobs::context`).
     #[error("the lists a job transition reads kept changing under it")]
@@ -29,6 +33,9 @@ pub enum QueueError {
 
 impl crate::backoff::Retryable for QueueError {
     fn is_retryable(&self) -> bool {
-        matches!(self, Self::Redis(_) | Self::Contended)
+        matches!(
+            self,
+            Self::Redis(_) | Self::Contended | Self::NotReplicated { .. }
+        )
     }
 }

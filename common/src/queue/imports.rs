@@ -120,7 +120,7 @@ impl JobQueue {
         }
         let count = invalid.len() / 2;
         invalid.extend(valid);
-        Ok(ImportItems {
+        let jobs = ImportItems {
             import: &keys.import(id),
             stream: &keys.stream(Lane::Bulk),
             failures: &keys.import_failures(id),
@@ -133,7 +133,9 @@ impl JobQueue {
             items: &invalid,
         }
         .invoke(&mut self.connection())
-        .await?)
+        .await?;
+        self.replicated().await?;
+        Ok(jobs)
     }
 
     /// Closes the import `id` to new items; returns its total.

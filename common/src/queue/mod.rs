@@ -43,7 +43,8 @@ pub async fn open(
             QueueError::Redis(e) => unreachable(e),
             other => other,
         })?;
-    let queue = JobQueue::new(conn, Keys::new(&settings.redis_prefix), settings.job_ttl());
+    let queue = JobQueue::new(conn, Keys::new(&settings.redis_prefix), settings.job_ttl())
+        .with_wait_replicas(settings.redis_wait_replicas);
     let answered = async {
         queue.ping().await?;
         queue.ensure_group().await

@@ -15,6 +15,9 @@ use crate::jobs::{FailureCode, Lane, Started};
 use crate::settings::OutboundSettings;
 use crate::{IdempotencyKey, Job, JobId, JobRecord, ObjectKey, SourceUrl, UserId};
 
+/// The longest the API waits for replicas to acknowledge an accepted job.
+const REPLICA_WAIT: Duration = Duration::from_secs(1);
+
 /// A job the queue accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepted {
@@ -82,6 +85,9 @@ pub struct JobQueue {
     fair: FairShare,
     /// The operator's webhook URL, or empty: every event is recorded for it.
     hook_url: String,
+    /// Replicas that must hold an accepted job before it counts as
+    /// accepted.
+    wait_replicas: u32,
 }
 
 impl JobQueue {
@@ -94,7 +100,36 @@ impl JobQueue {
             record_ttl,
             fair: FairShare::OFF,
             hook_url: String::new(),
+            wait_replicas: 0,
         }
+    }
+
+    /// The same queue, counting a job as accepted only once `replicas`
+    /// replicas hold it.
+    pub fn with_wait_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
+    }
+
+    /// Waits until the replicas asked for hold every write made so far on
+    /// this queue's connection, for at most [`REPLICA_WAIT`].
+    pub(crate) async fn replicated(&self) -> Result<(), QueueError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(REPLICA_WAIT.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        if acked < self.wait_replicas {
+            return Err(QueueError::NotReplicated {
+                wanted: self.wait_replicas,
+                acked,
+            });
+        }
+        Ok(())
     }
 
     /// The same queue, recording every event for the operator's webhook
@@ -181,6 +216,7 @@ impl JobQueue {
         }
         .invoke(&mut self.conn.clone())
         .await?;
+        self.replicated().await?;
         let (id, stamp) = match outcome {
             EnqueueOutcome::Accepted { stamp } => (job.id, stamp),
             EnqueueOutcome::Repeated { earlier } => (
