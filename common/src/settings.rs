@@ -74,18 +74,22 @@ pub fn redis_prefix(prefix: &str) -> Result<String, String> {
 }
 
 /// `url` with its password (if any) replaced by `***`, for messages and
-/// logs; text that is not a URL comes back as a placeholder.
+/// logs, each node of a comma-separated cluster list alike; text that is
+/// not a URL comes back as a placeholder.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Cannot fail: a URL with a password has a host.
-                let _ = parsed.set_password(Some("***"));
+    url.split(',')
+        .map(|node| match url::Url::parse(node.trim()) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    // Cannot fail: a URL with a password has a host.
+                    let _ = parsed.set_password(Some("***"));
+                }
+                parsed.to_string()
             }
-            parsed.to_string()
-        }
-        Err(_) => "(an unparsable URL)".into(),
-    }
+            Err(_) => "(an unparsable URL)".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl RedisSettings {
@@ -245,5 +249,9 @@ mod tests {
             "redis://127.0.0.1:6379"
         );
         assert!(!redact_url("not a url s3cret").contains("s3cret"));
+        assert_eq!(
+            redact_url("redis://:s3cret@10.0.0.1:6379, redis://:s3cret@10.0.0.2:6379"),
+            "redis://:***@10.0.0.1:6379,redis://:***@10.0.0.2:6379"
+        );
     }
 }

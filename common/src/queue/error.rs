@@ -15,7 +15,7 @@ pub enum QueueError {
     /// every time it ran (see `jobs::context`).
     #[error("the lists a job transition reads kept changing under it")]
     Contended,
-    #[error("cannot read AVATARS_REDIS_CA_FILE {path}: {source}")]
+    #[error("cannot read AVATARS_REDIS_CA_FILE {path}")]
     CaFile {
         path: String,
         #[source]
