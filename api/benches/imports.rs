@@ -300,7 +300,7 @@ async fn main() {
             .unwrap_or_default()
             .to_owned();
         let completed: Option<u64> = redis::cmd("HGET")
-            .arg(format!("{hook_prefix}:job:{job}"))
+            .arg(format!("{{{hook_prefix}}}:job:{job}"))
             .arg("updated")
             .query_async(&mut conn)
             .await

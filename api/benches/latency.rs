@@ -101,7 +101,7 @@ async fn main() {
         round_trip.push(ms);
         let id = body["jobId"].as_str().expect("jobId");
         let fields: HashMap<String, u64> = redis::cmd("HGETALL")
-            .arg(format!("{prefix}:job:{id}"))
+            .arg(format!("{{{prefix}}}:job:{id}"))
             .query_async::<HashMap<String, String>>(&mut conn)
             .await
             .expect("record")
@@ -241,7 +241,7 @@ async fn during_bulk_backlog(
             }
         })
         .await;
-    let bulk_stream = format!("{prefix}:jobs:bulk");
+    let bulk_stream = format!("{{{prefix}}}:jobs:bulk");
     let mut round_trip = Vec::new();
     loop {
         let depth: u64 = redis::cmd("XLEN")

@@ -135,7 +135,7 @@ pub async fn serve(
 fn spawn_workers(
     settings: &Settings,
     public_base_url: &str,
-    client: &redis::Client,
+    client: &queue::Redis,
     queue: queue::JobQueue,
     storage: Storage,
     shutdown: &CancellationToken,
@@ -160,7 +160,7 @@ fn spawn_workers(
 fn spawn_workers(
     settings: &Settings,
     _public_base_url: &str,
-    _client: &redis::Client,
+    _client: &queue::Redis,
     _queue: queue::JobQueue,
     _storage: Storage,
     _shutdown: &CancellationToken,

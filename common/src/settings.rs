@@ -33,28 +33,63 @@ pub struct RedisSettings {
     )]
     pub redis_url: String,
 
-    /// Prefix of every Redis key, so deployments can share one Redis.
-    #[arg(long, env = "AVATARS_REDIS_PREFIX", default_value = "avatars")]
+    /// AVATARS_REDIS_URL names a Redis Cluster: one or more of its nodes,
+    /// comma-separated (the others are found from them).
+    #[arg(long, env = "AVATARS_REDIS_CLUSTER", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub redis_cluster: bool,
+
+    /// PEM file of the certificate authority that signed the certificate of
+    /// a `rediss://` server (or cluster), when it is not a public one.
+    #[arg(long, env = "AVATARS_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// Prefix of every Redis key, so deployments can share one Redis; also
+    /// the keys' hash tag (`{avatars}:jobs`), which keeps a deployment in
+    /// one slot of a Redis Cluster. Neither `{` nor `}`.
+    #[arg(long, env = "AVATARS_REDIS_PREFIX", default_value = "avatars",
+          value_parser = redis_prefix)]
     pub redis_prefix: String,
+
+    /// Replicas that must hold an accepted job (or import batch) before the
+    /// API answers for it (Redis WAIT), so that a failover to a replica
+    /// cannot lose it. 0: answer once the primary holds it.
+    #[arg(long, env = "AVATARS_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
 
     /// How long the record of a finished or failed job is kept, in seconds.
     #[arg(long, env = "AVATARS_JOB_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub job_ttl_secs: u64,
 }
 
-/// `url` with its password (if any) replaced by `***`, for messages and
-/// logs; text that is not a URL comes back as a placeholder.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Cannot fail: a URL with a password has a host.
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(an unparsable URL)".into(),
+/// Checks a key prefix: the text between the braces of a hash tag, so not
+/// empty and without a brace.
+pub fn redis_prefix(prefix: &str) -> Result<String, String> {
+    if prefix.is_empty() || prefix.contains(['{', '}']) {
+        return Err(format!(
+            "{prefix:?} cannot be a key prefix: it becomes the keys' hash tag, so it must not be empty or hold a brace"
+        ));
     }
+    Ok(prefix.to_owned())
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages and
+/// logs, each node of a comma-separated cluster list alike; text that is
+/// not a URL comes back as a placeholder.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|node| match url::Url::parse(node.trim()) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    // Cannot fail: a URL with a password has a host.
+                    let _ = parsed.set_password(Some("***"));
+                }
+                parsed.to_string()
+            }
+            Err(_) => "(an unparsable URL)".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl RedisSettings {
@@ -192,6 +227,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_prefix_with_a_brace_is_refused() {
+        assert_eq!(redis_prefix("avatars").as_deref(), Ok("avatars"));
+        assert!(redis_prefix("a{b").is_err());
+        assert!(redis_prefix("a}").is_err());
+        assert!(redis_prefix("").is_err());
+    }
+
+    #[test]
     fn a_redis_password_is_never_shown() {
         assert_eq!(
             redact_url("redis://user:s3cret@cache.internal:6380/2"),
@@ -206,5 +249,9 @@ mod tests {
             "redis://127.0.0.1:6379"
         );
         assert!(!redact_url("not a url s3cret").contains("s3cret"));
+        assert_eq!(
+            redact_url("redis://:s3cret@10.0.0.1:6379, redis://:s3cret@10.0.0.2:6379"),
+            "redis://:***@10.0.0.1:6379,redis://:***@10.0.0.2:6379"
+        );
     }
 }

@@ -336,6 +336,12 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// The name of this app's Redis key `rest`: its prefix is the keys'
+    /// hash tag, `{prefix}:rest`.
+    pub fn key(&self, rest: &str) -> String {
+        format!("{{{}}}:{rest}", self.prefix)
+    }
+
     /// A bearer token for `sub`, valid for an hour.
     pub fn token(&self, sub: &str) -> String {
         token_with(json!({"sub": sub, "exp": now() + 3600}))
@@ -528,7 +534,7 @@ impl Drop for TestApp {
             && let Ok(mut conn) = client.get_connection()
         {
             let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}:*", self.prefix))
+                .arg(self.key("*"))
                 .query(&mut conn)
                 .unwrap_or_default();
             if !keys.is_empty() {

@@ -2,7 +2,9 @@
 //! crafted to cost a decoder dearly ([`hostile`], [`hostile_heif`]) and, with
 //! the `service` feature, the processes under test ([`app`]), the S3
 //! server ([`s3`]), test images ([`images`]), a local HTTP server for
-//! URL imports ([`source_server`]) and a webhook receiver ([`receiver`]).
+//! URL imports ([`source_server`]), a webhook receiver ([`receiver`]) and
+//! Redis deployments of a test's own, a cluster and a TLS server
+//! ([`redis_servers`]).
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +17,8 @@ pub mod hostile_heif;
 pub mod images;
 #[cfg(feature = "service")]
 pub mod receiver;
+#[cfg(feature = "service")]
+pub mod redis_servers;
 #[cfg(feature = "service")]
 pub mod s3;
 #[cfg(feature = "service")]

@@ -36,7 +36,7 @@ const BLOCK: Duration = Duration::from_secs(1);
 /// backend hands back the rest.
 pub async fn run_pool(
     settings: &Settings,
-    client: &redis::Client,
+    client: &avatar_common::queue::Redis,
     queue: JobQueue,
     storage: Storage,
     concurrency: usize,

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use avatar_common::backoff::{Backoff, Jitter, RECONNECT};
+use avatar_common::backoff::{Backoff, Jitter};
 use avatar_common::imports::ImportState;
-use avatar_common::queue::{JobQueue, now_ms};
+use avatar_common::queue::{JobQueue, Redis, now_ms};
 use avatar_common::timestamps::rfc3339;
 use avatar_common::webhooks::{Delivery, EventType, Target};
 use avatar_common::{ObjectKey, SourceUrl, metrics};
-use futures::StreamExt as _;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
@@ -75,17 +74,18 @@ impl DeliveryPool {
     }
 
     /// Delivers until `shutdown`, woken by each new delivery announced on
-    /// `client`'s channel, and every [`POLL`] for those whose retry came
+    /// `redis`'s channel, and every [`POLL`] for those whose retry came
     /// due; deliveries in flight then are left to their lease, and another
     /// pool sends them again.
-    pub async fn run(self: Arc<Self>, client: redis::Client, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, redis: Redis, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let woken = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(
-            client,
-            self.queue.hook_wake_channel(),
-            woken.clone(),
-        ));
+        let (channel, wake) = (self.queue.hook_wake_channel(), woken.clone());
+        // Each delivery announced wakes the pool; while the subscription is
+        // lost and made again, the pool polls.
+        let listener = tokio::spawn(async move {
+            redis.listen(channel, |_| wake.notify_one()).await;
+        });
         loop {
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
@@ -226,26 +226,6 @@ impl DeliveryPool {
             "data": data,
         });
         Ok(body.to_string())
-    }
-}
-
-/// Wakes the pool at each delivery announced on `channel`, for as long as
-/// it runs; a lost subscription is made again after a pause, meanwhile the
-/// pool polls.
-async fn listen(client: redis::Client, channel: String, woken: Arc<Notify>) {
-    let mut failures = 0;
-    loop {
-        if let Ok(mut pubsub) = client.get_async_pubsub().await
-            && pubsub.subscribe(&channel).await.is_ok()
-        {
-            failures = 0;
-            let mut messages = pubsub.on_message();
-            while messages.next().await.is_some() {
-                woken.notify_one();
-            }
-        }
-        tokio::time::sleep(RECONNECT.delay(failures)).await;
-        failures = failures.saturating_add(1);
     }
 }
 

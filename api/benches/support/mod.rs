@@ -103,15 +103,18 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     }
 }
 
-/// Deletes every key under `prefix`.
+/// Deletes every key under `prefix`: the service's (`{prefix}:...`, the
+/// prefix being their hash tag) and any other tool's (`prefix...`).
 pub async fn forget(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(conn)
-        .await
-        .unwrap_or_default();
-    for chunk in keys.chunks(1000) {
-        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(conn).await;
+    for pattern in [format!("{{{prefix}}}*"), format!("{prefix}*")] {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(conn)
+            .await
+            .unwrap_or_default();
+        for chunk in keys.chunks(1000) {
+            let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(conn).await;
+        }
     }
 }
 

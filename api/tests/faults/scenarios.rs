@@ -239,7 +239,7 @@ pub async fn killed_worker_holding_a_fetch_permit() -> Outcome {
         .await
         .map_err(|e| e.to_string())?;
     let held: u64 = redis::cmd("ZCARD")
-        .arg(format!("{}:fetch-host:127.0.0.1", app.prefix))
+        .arg(app.key("fetch-host:127.0.0.1"))
         .query_async(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
@@ -747,7 +747,7 @@ pub async fn load() -> Outcome {
         for chunk in pending.chunks(500) {
             let mut pipe = redis::pipe();
             for id in chunk {
-                pipe.hget(format!("{}:job:{id}", app.prefix), "status");
+                pipe.hget(app.key(&format!("job:{id}")), "status");
             }
             let statuses: Vec<Option<String>> = pipe
                 .query_async(&mut conn)
@@ -775,7 +775,7 @@ pub async fn load() -> Outcome {
     let mut stamps: HashMap<usize, (u64, String)> = HashMap::new();
     for (user, id) in &all {
         let (stamp, key): (u64, String) = redis::cmd("HMGET")
-            .arg(format!("{}:job:{id}", app.prefix))
+            .arg(app.key(&format!("job:{id}")))
             .arg("stamp")
             .arg("key")
             .query_async(&mut conn)
@@ -789,7 +789,7 @@ pub async fn load() -> Outcome {
     for (user, (_, key)) in &stamps {
         per_user_last.insert(*user, key.clone());
         let current: Option<String> = redis::cmd("HGET")
-            .arg(format!("{}:user:load-{user}", app.prefix))
+            .arg(app.key(&format!("user:load-{user}")))
             .arg("key")
             .query_async(&mut conn)
             .await

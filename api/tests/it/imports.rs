@@ -271,7 +271,8 @@ async fn one_url_named_by_many_items_is_fetched_once() {
         .collect();
     let id = accepted(app.post_import(&json!({"items": items})).await).await;
     let done = add_up(app.import_outcome(&id).await);
-    assert_eq!(done["completed"], 40, "{done}");
+    let failures = app.get_import(&id, "/failures").await;
+    assert_eq!(done["completed"], 40, "{done} {failures}");
     assert_eq!(origin.hits("/image/default-picture"), 1);
 
     let mut urls = std::collections::HashSet::new();

@@ -21,6 +21,7 @@ mod metrics;
 mod ordering;
 mod phone_formats;
 mod processes;
+mod redis_deployments;
 mod security_auth;
 mod security_fetch;
 mod security_fuzz;

@@ -93,7 +93,7 @@ async fn pending_jobs(app: &TestApp) -> u64 {
         .await
         .expect("redis");
     redis::cmd("XLEN")
-        .arg(format!("{}:jobs", app.prefix))
+        .arg(app.key("jobs"))
         .query_async(&mut conn)
         .await
         .expect("xlen")

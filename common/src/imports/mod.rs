@@ -8,7 +8,9 @@
 //! | `{prefix}:import:{id}` | the record: status, mode, counts, times (fields in [`field`]) |
 //! | `…:failures` | the failed items as JSON ([`ImportFailure`]), scored by index |
 //! | `…:urls` | each source URL's first item, then `=` and its avatar's key once stored |
-//! | `…:after:{jobId}` | the items that wait for that first item of their URL |
+//! | `…:after:{url}` | the items that wait for the first item of that URL |
+//!
+//! (Key names are made in `queue::keys`.)
 //!
 //! # Counts
 //!
@@ -27,7 +29,7 @@
 //! # One fetch per URL
 //!
 //! The first item with a given `avatarUrl` runs; the later ones with the
-//! same URL wait in its `after` list, outside the stream. When it completes,
+//! same URL wait in the URL's `after` list, outside the stream. When it completes,
 //! they go to the stream, and each makes its avatar by copying the first
 //! one's object in the store, without fetching or converting. When it
 //! fails, they fail with its error. When it is skipped, the next one takes
@@ -37,7 +39,7 @@ mod record;
 
 pub use record::{
     ImportCounts, ImportError, ImportFailure, ImportMode, ImportRecord, ImportState, ImportStatus,
-    field, key_part,
+    field,
 };
 
 use serde::{Deserialize, Serialize};

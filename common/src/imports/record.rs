@@ -33,15 +33,6 @@ fields! {
     }
 }
 
-fields! {
-    /// What the keys of an import's lists add to the record's key.
-    key_part {
-        FAILURES = ":failures",
-        URLS = ":urls",
-        AFTER = ":after:",
-    }
-}
-
 /// The state of an import as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportStatus {

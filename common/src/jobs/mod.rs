@@ -67,9 +67,11 @@
 //! `unavailable`, keeping its staged source so that an operator can queue
 //! it again.
 
+pub(crate) mod context;
 mod decision;
 mod job;
 mod lane;
+pub(crate) mod outcome;
 pub mod record;
 pub(crate) mod scripts;
 mod status;

@@ -42,16 +42,15 @@ use apalis_core::worker::ext::ack::AcknowledgeLayer;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
     StreamReadOptions, StreamReadReply,
 };
 
-use super::connect::{COMMAND_TIMEOUT, connect};
+use super::connect::COMMAND_TIMEOUT;
 use super::keys::CONSUMER_GROUP;
 use super::recorder::Recorder;
-use super::{JobQueue, QueueError, Start};
+use super::{Connection, JobQueue, QueueError, Redis, Start};
 use crate::backoff::RECONNECT;
 use crate::jobs::record::entry_field;
 use crate::jobs::scripts::HandBack;
@@ -87,7 +86,7 @@ pub struct ConsumerSettings {
 pub struct Consumer {
     name: String,
     queue: JobQueue,
-    blocking: ConnectionManager,
+    blocking: Connection,
     settings: ConsumerSettings,
     /// The entries this consumer runs, by lane.
     in_flight: Mutex<HashSet<(Lane, String)>>,
@@ -96,12 +95,12 @@ pub struct Consumer {
 impl Consumer {
     /// A consumer called `name`, which must be unique among live workers.
     pub async fn new(
-        client: &redis::Client,
+        redis: &Redis,
         queue: JobQueue,
         name: String,
         settings: ConsumerSettings,
     ) -> Result<Arc<Self>, QueueError> {
-        let blocking = connect(client, settings.block + COMMAND_TIMEOUT).await?;
+        let blocking = redis.connect(settings.block + COMMAND_TIMEOUT).await?;
         queue.ensure_group().await?;
         let consumer = Arc::new(Self {
             name,

@@ -9,12 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{JobQueue, QueueError};
-use crate::backoff::RECONNECT;
+use super::{Heard, JobQueue, QueueError, Redis};
 use crate::{JobId, JobRecord};
 
 type Waiters = HashMap<JobId, Vec<oneshot::Sender<()>>>;
@@ -28,12 +26,24 @@ pub struct Completions {
 impl Completions {
     /// Subscribes to the queue's announcements, for as long as the process
     /// runs; the subscription is renewed whenever it drops.
-    pub fn start(client: redis::Client, queue: &JobQueue) -> Self {
+    pub fn start(redis: Redis, queue: &JobQueue) -> Self {
         let completions = Self {
             waiters: Arc::default(),
         };
         let channel = queue.keys().finished_channel();
-        tokio::spawn(completions.clone().listen(client, channel));
+        let listening = completions.clone();
+        tokio::spawn(async move {
+            redis
+                .listen(channel, |heard| match heard {
+                    Heard::Message(payload) => {
+                        if let Ok(id) = payload.parse::<JobId>() {
+                            listening.wake(&id);
+                        }
+                    }
+                    Heard::Subscribed | Heard::Lost => listening.wake_all(),
+                })
+                .await;
+        });
         completions
     }
 
@@ -91,35 +101,5 @@ impl Completions {
         // The map holds only senders; a panic elsewhere cannot leave it in a
         // state that is wrong to keep using.
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn listen(self, client: redis::Client, channel: String) {
-        let mut failures = 0;
-        loop {
-            match client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                    Ok(()) => {
-                        failures = 0;
-                        self.wake_all();
-                        let mut messages = pubsub.on_message();
-                        while let Some(message) = messages.next().await {
-                            let id = message
-                                .get_payload::<String>()
-                                .ok()
-                                .and_then(|p| p.parse::<JobId>().ok());
-                            if let Some(id) = id {
-                                self.wake(&id);
-                            }
-                        }
-                        tracing::warn!("job announcements subscription dropped; renewing");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot subscribe to job announcements"),
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot connect for job announcements"),
-            }
-            self.wake_all();
-            tokio::time::sleep(RECONNECT.delay(failures)).await;
-            failures += 1;
-        }
     }
 }

@@ -7,7 +7,23 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     #[error("a stored job record is corrupt: {0}")]
     Corrupt(String),
-    #[error("cannot reach Redis at {url}; start it or set AVATARS_REDIS_URL")]
+    /// Fewer replicas than `AVATARS_REDIS_WAIT_REPLICAS` acknowledged a
+    /// write within the wait.
+    #[error("only {acked} of the {wanted} Redis replicas asked for acknowledged the write in time")]
+    NotReplicated { wanted: u32, acked: u32 },
+    /// A transition found the lists its context was read from changed
+    /// every time it ran (see `jobs::context`).
+    #[error("the lists a job transition reads kept changing under it")]
+    Contended,
+    #[error("cannot read AVATARS_REDIS_CA_FILE {path}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot reach Redis at {url}; start it or set AVATARS_REDIS_URL (and AVATARS_REDIS_CLUSTER, AVATARS_REDIS_CA_FILE)"
+    )]
     Unreachable {
         url: String,
         #[source]
@@ -17,6 +33,9 @@ pub enum QueueError {
 
 impl crate::backoff::Retryable for QueueError {
     fn is_retryable(&self) -> bool {
-        matches!(self, Self::Redis(_))
+        matches!(
+            self,
+            Self::Redis(_) | Self::Contended | Self::NotReplicated { .. }
+        )
     }
 }

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use super::store::now_ms;
 use super::{JobQueue, QueueError};
 use crate::jobs::scripts::{HooksClaim, HooksEnd, HooksRetry};
-use crate::webhooks::{Delivery, key_part};
+use crate::webhooks::Delivery;
 use crate::{ImportId, imports::ImportRecord};
 
 /// How many deliveries wait, and since when the oldest does.
@@ -21,11 +21,7 @@ pub struct HooksPending {
 impl JobQueue {
     /// The channel new deliveries are announced on.
     pub fn hook_wake_channel(&self) -> String {
-        self.hook_key(key_part::WAKE)
-    }
-
-    fn hook_key(&self, part: &str) -> String {
-        format!("{}{part}", self.keys().hook_prefix())
+        self.keys().hook_wake_channel()
     }
 
     /// Claims up to `limit` due deliveries for `lease`. A record that does
@@ -35,10 +31,11 @@ impl JobQueue {
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<Delivery>, QueueError> {
+        let keys = self.keys();
         let records = HooksClaim {
-            due: &self.hook_key(key_part::DUE),
-            pending: &self.hook_key(key_part::PENDING),
-            hook_prefix: &self.keys().hook_prefix(),
+            hook_due: &keys.hook_due(),
+            hook_pending: &keys.hook_pending(),
+            hook_deliveries: &keys.hook_deliveries(),
             now_ms: now_ms(),
             lease_ms: lease.as_millis() as u64,
             limit,
@@ -63,10 +60,11 @@ impl JobQueue {
 
     /// Forgets delivery `id`: delivered, or given up.
     pub async fn end_hook(&self, id: u64) -> Result<(), QueueError> {
+        let keys = self.keys();
         HooksEnd {
-            due: &self.hook_key(key_part::DUE),
-            pending: &self.hook_key(key_part::PENDING),
-            hook_prefix: &self.keys().hook_prefix(),
+            hook_due: &keys.hook_due(),
+            hook_pending: &keys.hook_pending(),
+            hook_deliveries: &keys.hook_deliveries(),
             id,
         }
         .invoke(&mut self.connection())
@@ -81,9 +79,10 @@ impl JobQueue {
         delay: Duration,
         reason: &str,
     ) -> Result<(), QueueError> {
+        let keys = self.keys();
         HooksRetry {
-            due: &self.hook_key(key_part::DUE),
-            hook_prefix: &self.keys().hook_prefix(),
+            hook_due: &keys.hook_due(),
+            hook_deliveries: &keys.hook_deliveries(),
             id,
             due_ms: now_ms() + delay.as_millis() as u64,
             reason,
@@ -96,7 +95,7 @@ impl JobQueue {
     /// How many deliveries are pending, and the age of the oldest.
     pub async fn hooks_pending(&self) -> Result<HooksPending, QueueError> {
         let mut conn = self.connection();
-        let key = self.hook_key(key_part::PENDING);
+        let key = self.keys().hook_pending();
         let count: u64 = conn.zcard(&key).await?;
         let oldest: Vec<(String, f64)> = conn.zrange_withscores(&key, 0, 0).await?;
         Ok(HooksPending {

@@ -8,7 +8,9 @@ use redis::AsyncCommands;
 use super::store::{now_ms, now_us};
 use super::{JobQueue, QueueError};
 use crate::imports::{ImportFailure, ImportItem, ImportMode, ImportRecord, field};
-use crate::jobs::scripts::{ImportCancel, ImportItems, ImportSeal};
+use crate::jobs::context::ImportContext;
+use crate::jobs::outcome::CancelOutcome;
+use crate::jobs::scripts::{ImportCancel, ImportItems, ImportSeal, LeadScript};
 use crate::jobs::{JobSource, Lane};
 use crate::{ImportId, Job, JobId, ObjectKey, SourceUrl, UserId};
 
@@ -78,7 +80,7 @@ impl JobQueue {
         entries: &[ImportEntry],
     ) -> Result<u64, QueueError> {
         let keys = self.keys();
-        let mut items = Vec::with_capacity(entries.len() * 6);
+        let (mut invalid, mut valid, mut item_keys) = (Vec::new(), Vec::new(), Vec::new());
         for entry in entries {
             match entry {
                 ImportEntry::Valid { index, user, url } => {
@@ -94,31 +96,31 @@ impl JobQueue {
                     };
                     let json = serde_json::to_string(&job)
                         .map_err(|e| QueueError::Corrupt(format!("cannot encode job: {e}")))?;
-                    items.extend([
-                        "job".to_owned(),
+                    let url = url.as_url().as_str();
+                    item_keys.extend([
+                        keys.user(user),
+                        keys.job(&job.id),
+                        keys.import_after(id, url),
+                    ]);
+                    valid.extend([
                         index.to_string(),
                         job.id.to_string(),
                         user.as_str().to_owned(),
                         json,
-                        url.as_url().as_str().to_owned(),
+                        url.to_owned(),
                     ]);
                 }
                 ImportEntry::Invalid(failure) => {
                     let json = serde_json::to_string(failure).map_err(|e| {
                         QueueError::Corrupt(format!("cannot encode a failure: {e}"))
                     })?;
-                    items.extend([
-                        "bad".to_owned(),
-                        failure.index.to_string(),
-                        json,
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                    ]);
+                    invalid.extend([failure.index.to_string(), json]);
                 }
             }
         }
-        Ok(ImportItems {
+        let count = invalid.len() / 2;
+        invalid.extend(valid);
+        let jobs = ImportItems {
             import: &keys.import(id),
             stream: &keys.stream(Lane::Bulk),
             failures: &keys.import_failures(id),
@@ -126,40 +128,40 @@ impl JobQueue {
             import_id: &id.to_string(),
             now_ms: now_ms(),
             now_us: now_us(),
-            user_prefix: &keys.user_prefix(),
-            record_prefix: &keys.job_prefix(),
-            items: &items,
+            invalid: count,
+            item_keys: &item_keys,
+            items: &invalid,
         }
         .invoke(&mut self.connection())
-        .await?)
+        .await?;
+        self.replicated().await?;
+        Ok(jobs)
     }
 
     /// Closes the import `id` to new items; returns its total.
     pub async fn seal_import(&self, id: &ImportId) -> Result<u64, QueueError> {
-        Ok(ImportSeal {
-            import: &self.keys().import(id),
-            now_ms: now_ms(),
-            record_ttl_secs: self.record_ttl().as_secs(),
-            hook_prefix: &self.keys().hook_prefix(),
-            hook_url: self.hook_url(),
-        }
-        .invoke(&mut self.connection())
-        .await?)
+        Ok(ImportSeal {}
+            .invoke(&self.import_context(id), &mut self.connection())
+            .await?)
     }
 
     /// Cancels the import's items not yet started; `false` when there is
     /// no such import.
     pub async fn cancel_import(&self, id: &ImportId) -> Result<bool, QueueError> {
-        let found = ImportCancel {
-            import: &self.keys().import(id),
-            now_ms: now_ms(),
-            record_ttl_secs: self.record_ttl().as_secs(),
-            hook_prefix: &self.keys().hook_prefix(),
-            hook_url: self.hook_url(),
-        }
-        .invoke(&mut self.connection())
-        .await?;
-        Ok(found == 1)
+        let outcome = ImportCancel {}
+            .invoke(&self.import_context(id), &mut self.connection())
+            .await?;
+        Ok(outcome == CancelOutcome::Cancelled)
+    }
+
+    fn import_context(&self, id: &ImportId) -> ImportContext {
+        ImportContext::new(
+            self.keys(),
+            id,
+            now_ms(),
+            self.record_ttl().as_secs(),
+            self.hook_url(),
+        )
     }
 
     /// The record of import `id`, if it exists.

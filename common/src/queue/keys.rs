@@ -1,135 +1,176 @@
-//! `Keys`: the names of every Redis key the service uses, all under one
-//! prefix so that deployments (and tests) can share a Redis server.
+//! `Keys`: the names of every Redis key and channel the service uses, all
+//! under one prefix so that deployments (and tests) can share a Redis
+//! server. The layout is defined here and nowhere else: scripts are given
+//! every key they touch, built by these methods.
+//!
+//! The prefix is the deployment's hash tag: every key starts with
+//! `{prefix}:` (`{avatars}:jobs`, `{avatars}:job:01J…`), so on a Redis
+//! Cluster every key of a deployment is in one slot, and every script,
+//! whichever keys it is given, runs on one node.
 
-use crate::imports::key_part;
 use crate::jobs::Lane;
 use crate::{IdempotencyKey, ImportId, JobId, UserId};
 
 /// The consumer group every worker reads the job stream through.
 pub const CONSUMER_GROUP: &str = "workers";
 
-/// Key names under one prefix.
+/// Key names under one hash-tagged prefix.
 #[derive(Debug, Clone)]
 pub struct Keys {
-    prefix: String,
+    /// `{prefix}`: the hash tag every key starts with.
+    tag: String,
 }
 
 impl Keys {
-    pub fn new(prefix: impl Into<String>) -> Self {
+    /// Keys under `prefix`, which must hold neither `{` nor `}` (see
+    /// [`crate::settings::redis_prefix`]).
+    pub fn new(prefix: &str) -> Self {
         Self {
-            prefix: prefix.into(),
+            tag: format!("{{{prefix}}}"),
         }
+    }
+
+    fn key(&self, rest: std::fmt::Arguments<'_>) -> String {
+        format!("{}:{rest}", self.tag)
     }
 
     /// The stream of a lane's jobs waiting for or held by a worker.
     pub fn stream(&self, lane: Lane) -> String {
         match lane {
-            Lane::Interactive => format!("{}:jobs", self.prefix),
-            Lane::Bulk => format!("{}:jobs:bulk", self.prefix),
+            Lane::Interactive => self.key(format_args!("jobs")),
+            Lane::Bulk => self.key(format_args!("jobs:bulk")),
         }
     }
 
     /// A job's status record.
     pub fn job(&self, id: &JobId) -> String {
-        format!("{}:job:{id}", self.prefix)
+        self.key(format_args!("job:{id}"))
     }
 
     /// A user's current avatar and last accepted update.
     pub fn user(&self, user: &UserId) -> String {
-        format!("{}{user}", self.user_prefix())
-    }
-
-    /// The prefix of the user hashes; a hash's key is this plus the user id.
-    pub fn user_prefix(&self) -> String {
-        format!("{}:user:", self.prefix)
+        self.key(format_args!("user:{user}"))
     }
 
     /// The user's running jobs, scored by when their lease runs out (unix
     /// ms): what the cap on a user's running jobs counts.
     pub fn running(&self, user: &UserId) -> String {
-        format!("{}{user}", self.running_prefix())
-    }
-
-    /// The prefix of the running sets; a set's key is this plus the user id.
-    pub fn running_prefix(&self) -> String {
-        format!("{}:running:", self.prefix)
+        self.key(format_args!("running:{user}"))
     }
 
     /// The user's jobs parked while the user is at the cap, oldest first.
     pub fn parked(&self, user: &UserId) -> String {
-        format!("{}{user}", self.parked_prefix())
-    }
-
-    /// The prefix of the parked lists; a list's key is this plus the user id.
-    pub fn parked_prefix(&self) -> String {
-        format!("{}:parked:", self.prefix)
+        self.key(format_args!("parked:{user}"))
     }
 
     /// The users with parked jobs, scored by when one was last parked.
     pub fn parked_users(&self) -> String {
-        format!("{}:parked-users", self.prefix)
+        self.key(format_args!("parked-users"))
     }
 
     /// The fetch permits held for an origin host, across the deployment.
     pub fn fetch_permits(&self, host: &str) -> String {
-        format!("{}:fetch-host:{host}", self.prefix)
-    }
-
-    /// The prefix of job records; a record's key is this plus the job id.
-    pub fn job_prefix(&self) -> String {
-        format!("{}:job:", self.prefix)
+        self.key(format_args!("fetch-host:{host}"))
     }
 
     /// An import's record.
     pub fn import(&self, id: &ImportId) -> String {
-        format!("{}{id}", self.import_prefix())
-    }
-
-    /// The prefix of import records; the keys of an import's lists are its
-    /// record's key plus a [`key_part`].
-    pub fn import_prefix(&self) -> String {
-        format!("{}:import:", self.prefix)
+        self.key(format_args!("import:{id}"))
     }
 
     /// An import's failed items, scored by index.
     pub fn import_failures(&self, id: &ImportId) -> String {
-        format!("{}{}", self.import(id), key_part::FAILURES)
+        self.key(format_args!("import:{id}:failures"))
     }
 
     /// An import's source URLs and the item that first named each.
     pub fn import_urls(&self, id: &ImportId) -> String {
-        format!("{}{}", self.import(id), key_part::URLS)
+        self.key(format_args!("import:{id}:urls"))
     }
 
-    /// The prefix of webhook deliveries: a delivery's key is this plus its
-    /// number, and the delivery set's keys this plus a
-    /// [`crate::webhooks::key_part`].
-    pub fn hook_prefix(&self) -> String {
-        format!("{}:hook:", self.prefix)
+    /// The items of an import waiting for the first item of `url` to store
+    /// its avatar, oldest first.
+    pub fn import_after(&self, id: &ImportId, url: &str) -> String {
+        self.key(format_args!("import:{id}:after:{url}"))
+    }
+
+    /// The last webhook delivery number.
+    pub fn hook_seq(&self) -> String {
+        self.key(format_args!("hook:seq"))
+    }
+
+    /// Webhook delivery numbers scored by when the next attempt is due
+    /// (unix ms).
+    pub fn hook_due(&self) -> String {
+        self.key(format_args!("hook:due"))
+    }
+
+    /// Webhook delivery numbers scored by when they were made.
+    pub fn hook_pending(&self) -> String {
+        self.key(format_args!("hook:pending"))
+    }
+
+    /// The webhook deliveries: each number's record, as JSON.
+    pub fn hook_deliveries(&self) -> String {
+        self.key(format_args!("hook:deliveries"))
+    }
+
+    /// The channel on which each new delivery's number is published, so
+    /// that delivery pools wake at once.
+    pub fn hook_wake_channel(&self) -> String {
+        self.key(format_args!("hook:wake"))
     }
 
     /// Jobs waiting to be retried, scored by when (unix ms).
     pub fn retry_set(&self) -> String {
-        format!("{}:retry", self.prefix)
+        self.key(format_args!("retry"))
     }
 
     /// Jobs that failed, scored by when (unix ms).
     pub fn failed_set(&self) -> String {
-        format!("{}:failed", self.prefix)
+        self.key(format_args!("failed"))
     }
 
     /// Object keys to delete, scored by when they may go (unix ms).
     pub fn garbage_set(&self) -> String {
-        format!("{}:garbage", self.prefix)
+        self.key(format_args!("garbage"))
     }
 
     /// The job a user's idempotency key names.
     pub fn idempotency(&self, user: &UserId, key: &IdempotencyKey) -> String {
-        format!("{}:idem:{user}:{key}", self.prefix)
+        self.key(format_args!("idem:{user}:{key}"))
     }
 
     /// The channel on which finished job ids are published.
     pub fn finished_channel(&self) -> String {
-        format!("{}:finished", self.prefix)
+        self.key(format_args!("finished"))
+    }
+
+    /// A key no script touches, in the place of a script's key that a call
+    /// has no use for (the import keys of a job that is no import item).
+    pub fn unused(&self) -> String {
+        self.key(format_args!("unused"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_and_channel_starts_with_the_deployments_hash_tag() {
+        let keys = Keys::new("avatars");
+        let user: UserId = "u1".parse().expect("user");
+        let import = ImportId::generate();
+        for key in [
+            keys.stream(Lane::Bulk),
+            keys.user(&user),
+            keys.import_after(&import, "https://x.example/{a}"),
+            keys.hook_deliveries(),
+            keys.finished_channel(),
+            keys.unused(),
+        ] {
+            assert!(key.starts_with("{avatars}:"), "{key}");
+        }
     }
 }

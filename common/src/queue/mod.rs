@@ -14,14 +14,15 @@ mod imports;
 mod keys;
 mod recorder;
 mod store;
+mod transitions;
 
 pub use backend::{Claim, Consumer, ConsumerSettings, StreamBackend};
 pub use completions::Completions;
-pub use connect::connect;
+pub use connect::{Connection, Heard, Redis};
 pub use error::QueueError;
 pub use hooks::HooksPending;
 pub use imports::{FailuresPage, ImportEntry};
-pub use keys::Keys;
+pub use keys::{CONSUMER_GROUP, Keys};
 pub use recorder::Recorder;
 pub use store::{Accepted, CurrentAvatar, FairShare, JobQueue, Start, now_ms, now_us};
 
@@ -29,19 +30,21 @@ pub use store::{Accepted, CurrentAvatar, FairShare, JobQueue, Start, now_ms, now
 /// error says which setting to fix, with no password in it.
 pub async fn open(
     settings: &crate::settings::RedisSettings,
-) -> Result<(redis::Client, JobQueue), QueueError> {
+) -> Result<(Redis, JobQueue), QueueError> {
     let unreachable = |source| QueueError::Unreachable {
         url: crate::settings::redact_url(&settings.redis_url),
         source,
     };
-    let client = redis::Client::open(settings.redis_url.as_str()).map_err(unreachable)?;
-    let conn = connect(&client, std::time::Duration::from_secs(5))
+    let redis = Redis::open(settings)?;
+    let conn = redis
+        .connect(connect::COMMAND_TIMEOUT)
         .await
         .map_err(|e| match e {
             QueueError::Redis(e) => unreachable(e),
             other => other,
         })?;
-    let queue = JobQueue::new(conn, Keys::new(&settings.redis_prefix), settings.job_ttl());
+    let queue = JobQueue::new(conn, Keys::new(&settings.redis_prefix), settings.job_ttl())
+        .with_wait_replicas(settings.redis_wait_replicas);
     let answered = async {
         queue.ping().await?;
         queue.ensure_group().await
@@ -50,5 +53,5 @@ pub async fn open(
         QueueError::Redis(e) => unreachable(e),
         other => other,
     })?;
-    Ok((client, queue))
+    Ok((redis, queue))
 }

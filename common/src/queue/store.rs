@@ -5,17 +5,18 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::keys::CONSUMER_GROUP;
-use super::{Keys, QueueError};
+use super::{Connection, Keys, QueueError};
+use crate::jobs::outcome::{EnqueueOutcome, PermitOutcome};
 use crate::jobs::record::{field, user_field};
-use crate::jobs::scripts::{
-    AcquireHost, Complete, Enqueue, Fail, PromoteParked, Requeue, RetryLater, Start as StartScript,
-};
+use crate::jobs::scripts::{AcquireHost, Enqueue, PromoteParked, Requeue};
 use crate::jobs::{FailureCode, Lane, Started};
 use crate::settings::OutboundSettings;
-use crate::{IdempotencyKey, Job, JobFailure, JobId, JobRecord, ObjectKey, SourceUrl, UserId};
+use crate::{IdempotencyKey, Job, JobId, JobRecord, ObjectKey, SourceUrl, UserId};
+
+/// The longest the API waits for replicas to acknowledge an accepted job.
+const REPLICA_WAIT: Duration = Duration::from_secs(1);
 
 /// A job the queue accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,25 +79,57 @@ impl FairShare {
 /// The queue and status store, over one multiplexed Redis connection.
 #[derive(Clone)]
 pub struct JobQueue {
-    conn: ConnectionManager,
+    conn: Connection,
     keys: Keys,
     record_ttl: Duration,
     fair: FairShare,
     /// The operator's webhook URL, or empty: every event is recorded for it.
     hook_url: String,
+    /// Replicas that must hold an accepted job before it counts as
+    /// accepted.
+    wait_replicas: u32,
 }
 
 impl JobQueue {
     /// A queue on `conn` under the key prefix of `keys`. Records of ended
     /// jobs expire after `record_ttl`.
-    pub fn new(conn: ConnectionManager, keys: Keys, record_ttl: Duration) -> Self {
+    pub fn new(conn: Connection, keys: Keys, record_ttl: Duration) -> Self {
         Self {
             conn,
             keys,
             record_ttl,
             fair: FairShare::OFF,
             hook_url: String::new(),
+            wait_replicas: 0,
         }
+    }
+
+    /// The same queue, counting a job as accepted only once `replicas`
+    /// replicas hold it.
+    pub fn with_wait_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
+    }
+
+    /// Waits until the replicas asked for hold every write made so far on
+    /// this queue's connection, for at most [`REPLICA_WAIT`].
+    pub(crate) async fn replicated(&self) -> Result<(), QueueError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(REPLICA_WAIT.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        if acked < self.wait_replicas {
+            return Err(QueueError::NotReplicated {
+                wanted: self.wait_replicas,
+                acked,
+            });
+        }
+        Ok(())
     }
 
     /// The same queue, recording every event for the operator's webhook
@@ -140,10 +173,11 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Whether Redis answers.
+    /// Whether Redis answers for this deployment's keys: on a cluster, the
+    /// node that serves their slot (a PING would ask every node).
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let _: bool = conn.exists(self.keys.stream(Lane::Interactive)).await?;
         Ok(())
     }
 
@@ -166,7 +200,7 @@ impl JobQueue {
             ),
             None => (self.keys.job(&job.id), "", 0),
         };
-        let (stamp, id) = Enqueue {
+        let outcome = Enqueue {
             user: &self.keys.user(&job.user),
             job: &self.keys.job(&job.id),
             stream: &self.keys.stream(job.lane),
@@ -182,9 +216,16 @@ impl JobQueue {
         }
         .invoke(&mut self.conn.clone())
         .await?;
-        let id = id
-            .parse::<JobId>()
-            .map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        self.replicated().await?;
+        let (id, stamp) = match outcome {
+            EnqueueOutcome::Accepted { stamp } => (job.id, stamp),
+            EnqueueOutcome::Repeated { earlier } => (
+                earlier
+                    .parse::<JobId>()
+                    .map_err(|e| QueueError::Corrupt(e.to_string()))?,
+                0,
+            ),
+        };
         Ok(Accepted {
             id,
             stamp,
@@ -223,50 +264,6 @@ impl JobQueue {
         }
     }
 
-    /// Marks the job of stream entry `entry` as being processed and counts
-    /// the attempt, unless it does not run now (see [`Start`]).
-    pub async fn start(&self, job: &Job, entry: &str) -> Result<Start, QueueError> {
-        let now = now_us();
-        let (attempts, retries, retry_from, accepted_us) = StartScript {
-            job: &self.keys.job(&job.id),
-            user: &self.keys.user(&job.user),
-            stream: &self.keys.stream(job.lane),
-            running: &self.keys.running(&job.user),
-            parked: &self.keys.parked(&job.user),
-            parked_users: &self.keys.parked_users(),
-            now_ms: now / 1000,
-            now_us: now,
-            default_retry_from: job.id.timestamp_ms(),
-            group: CONSUMER_GROUP,
-            entry,
-            job_id: &job.id.to_string(),
-            user_id: job.user.as_str(),
-            cap: self.fair.max_running,
-            lease_ms: self.fair.lease.as_millis() as u64,
-            record_prefix: &self.keys.job_prefix(),
-            import_prefix: &self.keys.import_prefix(),
-            record_ttl_secs: self.record_ttl.as_secs(),
-            hook_prefix: &self.keys.hook_prefix(),
-            hook_url: &self.hook_url,
-        }
-        .invoke(&mut self.conn.clone())
-        .await?;
-        Ok(match attempts {
-            -1 => Start::Parked,
-            -2 => Start::Cancelled,
-            -3 => Start::Skipped,
-            -4 => Start::Ended,
-            attempts => Start::Began(Started {
-                attempts: u32::try_from(attempts).map_err(|_| {
-                    QueueError::Corrupt(format!("job {} has {attempts} attempts", job.id))
-                })?,
-                retries,
-                waited: Duration::from_micros(now.saturating_sub(accepted_us)),
-                retry_from,
-            }),
-        })
-    }
-
     /// Takes a fetch permit of `host` for `member`, held at most `lease`,
     /// when fewer than `limit` are held; returns whether it did.
     pub async fn acquire_fetch_permit(
@@ -276,7 +273,7 @@ impl JobQueue {
         limit: u32,
         lease: Duration,
     ) -> Result<bool, QueueError> {
-        let taken = AcquireHost {
+        let outcome = AcquireHost {
             permits: &self.keys.fetch_permits(host),
             member,
             now_ms: now_ms(),
@@ -285,7 +282,7 @@ impl JobQueue {
         }
         .invoke(&mut self.conn.clone())
         .await?;
-        Ok(taken == 1)
+        Ok(outcome == PermitOutcome::Taken)
     }
 
     /// Extends the lease of the fetch permit `member` holds for `host`, if
@@ -320,130 +317,36 @@ impl JobQueue {
         if self.fair.max_running == 0 {
             return Ok(());
         }
+        let mut conn = self.conn.clone();
+        let users: Vec<String> = conn
+            .zrange(self.keys.parked_users(), 0, limit as isize - 1)
+            .await?;
+        let (mut user_keys, mut listed) = (Vec::new(), Vec::new());
+        for user_id in users {
+            let Ok(user) = user_id.parse::<UserId>() else {
+                continue;
+            };
+            let head: Option<String> = conn.lindex(self.keys.parked(&user), 0).await?;
+            let record = match head.as_deref().map(str::parse::<JobId>) {
+                Some(Ok(id)) => self.keys.job(&id),
+                _ => self.keys.unused(),
+            };
+            user_keys.extend([self.keys.running(&user), self.keys.parked(&user), record]);
+            listed.extend([user_id, head.unwrap_or_default()]);
+        }
+        if listed.is_empty() {
+            return Ok(());
+        }
         PromoteParked {
             parked_users: &self.keys.parked_users(),
-            stream: &self.keys.stream(Lane::Interactive),
-            running_prefix: &self.keys.running_prefix(),
-            parked_prefix: &self.keys.parked_prefix(),
-            record_prefix: &self.keys.job_prefix(),
+            interactive: &self.keys.stream(Lane::Interactive),
+            bulk: &self.keys.stream(Lane::Bulk),
             cap: self.fair.max_running,
             now_ms: now_ms(),
-            limit,
+            user_keys: &user_keys,
+            users: &listed,
         }
-        .invoke(&mut self.conn.clone())
-        .await?;
-        Ok(())
-    }
-
-    /// Records the job as completed with its avatar at `key`, makes that the
-    /// user's current avatar unless a later-accepted one already is, and
-    /// acknowledges the stream entry. The avatar that is not current after
-    /// this (the one replaced, or this one if a later one is current) is
-    /// scheduled for deletion `retention` from now. Returns whether this
-    /// avatar became current.
-    pub async fn complete(
-        &self,
-        job: &Job,
-        entry: &str,
-        stamp: u64,
-        key: &ObjectKey,
-        retention: Duration,
-    ) -> Result<bool, QueueError> {
-        let now = now_ms();
-        let promoted = Complete {
-            job: &self.keys.job(&job.id),
-            user: &self.keys.user(&job.user),
-            stream: &self.keys.stream(job.lane),
-            garbage: &self.keys.garbage_set(),
-            running: &self.keys.running(&job.user),
-            parked: &self.keys.parked(&job.user),
-            parked_users: &self.keys.parked_users(),
-            user_id: job.user.as_str(),
-            cap: self.fair.max_running,
-            record_prefix: &self.keys.job_prefix(),
-            group: CONSUMER_GROUP,
-            entry,
-            stamp,
-            object_key: key.as_str(),
-            now_ms: now,
-            record_ttl_secs: self.record_ttl.as_secs(),
-            job_id: &job.id.to_string(),
-            channel: &self.keys.finished_channel(),
-            delete_after_ms: now + retention.as_millis() as u64,
-            import_prefix: &self.keys.import_prefix(),
-            hook_prefix: &self.keys.hook_prefix(),
-            hook_url: &self.hook_url,
-        }
-        .invoke(&mut self.conn.clone())
-        .await?;
-        Ok(promoted == 1)
-    }
-
-    /// Records the job as failed and acknowledges its stream entry.
-    pub async fn fail(
-        &self,
-        job: &Job,
-        entry: &str,
-        failure: &JobFailure,
-    ) -> Result<(), QueueError> {
-        Fail {
-            job: &self.keys.job(&job.id),
-            stream: &self.keys.stream(job.lane),
-            failed: &self.keys.failed_set(),
-            running: &self.keys.running(&job.user),
-            parked: &self.keys.parked(&job.user),
-            parked_users: &self.keys.parked_users(),
-            user_id: job.user.as_str(),
-            cap: self.fair.max_running,
-            record_prefix: &self.keys.job_prefix(),
-            group: CONSUMER_GROUP,
-            entry,
-            code: failure.code.as_str(),
-            message: &failure.message,
-            now_ms: now_ms(),
-            record_ttl_secs: self.record_ttl.as_secs(),
-            job_id: &job.id.to_string(),
-            channel: &self.keys.finished_channel(),
-            import_prefix: &self.keys.import_prefix(),
-            hook_prefix: &self.keys.hook_prefix(),
-            hook_url: &self.hook_url,
-        }
-        .invoke(&mut self.conn.clone())
-        .await?;
-        Ok(())
-    }
-
-    /// Takes the job off the stream to run again after `delay`.
-    pub async fn retry_later(
-        &self,
-        job: &Job,
-        entry: &str,
-        delay: Duration,
-        reason: &str,
-    ) -> Result<(), QueueError> {
-        let now = now_ms();
-        RetryLater {
-            job: &self.keys.job(&job.id),
-            stream: &self.keys.stream(job.lane),
-            retry: &self.keys.retry_set(),
-            running: &self.keys.running(&job.user),
-            parked: &self.keys.parked(&job.user),
-            parked_users: &self.keys.parked_users(),
-            user_id: job.user.as_str(),
-            cap: self.fair.max_running,
-            record_prefix: &self.keys.job_prefix(),
-            group: CONSUMER_GROUP,
-            entry,
-            due_ms: now + delay.as_millis() as u64,
-            job_id: &job.id.to_string(),
-            now_ms: now,
-            reason,
-            import_prefix: &self.keys.import_prefix(),
-            record_ttl_secs: self.record_ttl.as_secs(),
-            hook_prefix: &self.keys.hook_prefix(),
-            hook_url: &self.hook_url,
-        }
-        .invoke(&mut self.conn.clone())
+        .invoke(&mut conn)
         .await?;
         Ok(())
     }
@@ -465,9 +368,10 @@ impl JobQueue {
         let failed: Vec<String> = conn.zrange(self.keys.failed_set(), 0, -1).await?;
         let mut chosen = Vec::new();
         for id in failed {
-            let code: Option<String> = conn
-                .hget(format!("{}{id}", self.keys.job_prefix()), field::ERROR_CODE)
-                .await?;
+            let Ok(job) = id.parse::<JobId>() else {
+                continue;
+            };
+            let code: Option<String> = conn.hget(self.keys.job(&job), field::ERROR_CODE).await?;
             if all || code.as_deref() == Some(FailureCode::Unavailable.as_str()) {
                 chosen.push(id);
             }
@@ -485,12 +389,20 @@ impl JobQueue {
         if ids.is_empty() {
             return Ok(0);
         }
+        let records: Vec<String> = ids
+            .iter()
+            .map(|id| match id.parse::<JobId>() {
+                Ok(id) => self.keys.job(&id),
+                Err(_) => self.keys.unused(),
+            })
+            .collect();
         Ok(Requeue {
-            stream: &self.keys.stream(Lane::Interactive),
+            interactive: &self.keys.stream(Lane::Interactive),
+            bulk: &self.keys.stream(Lane::Bulk),
             from: set,
             kind,
-            record_prefix: &self.keys.job_prefix(),
             now_ms: now_ms(),
+            records: &records,
             ids,
         }
         .invoke(&mut self.conn.clone())
@@ -540,11 +452,15 @@ impl JobQueue {
         }))
     }
 
+    pub(crate) fn fair_share(&self) -> FairShare {
+        self.fair
+    }
+
     pub(crate) fn record_ttl(&self) -> Duration {
         self.record_ttl
     }
 
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Connection {
         self.conn.clone()
     }
 }

@@ -16,11 +16,13 @@
 //!
 //! | key | holds |
 //! |---|---|
-//! | `{prefix}:hook:{n}` | the delivery: its URL, target, event type, data, when it was made, attempts ([`field`]) |
+//! | `{prefix}:hook:deliveries` | each delivery's number and its record as JSON: its URL, target, event type, data, when it was made, attempts ([`field`]) |
 //! | `{prefix}:hook:due` | delivery numbers scored by when the next attempt is due (unix ms) |
 //! | `{prefix}:hook:pending` | delivery numbers scored by when they were made, for the oldest pending age |
 //! | `{prefix}:hook:seq` | the last delivery number |
 //! | `{prefix}:hook:wake` | a channel: each new delivery's number, to wake the pools |
+//!
+//! (Key names are made in `queue::keys`.)
 
 mod event;
 
@@ -39,17 +41,5 @@ fields! {
         CREATED = "created",
         ATTEMPTS = "attempts",
         LAST_ERROR = "last_error",
-    }
-}
-
-fields! {
-    /// What the keys of the delivery set add to the delivery prefix.
-    key_part {
-        DUE = "due",
-        PENDING = "pending",
-        SEQ = "seq",
-        /// The channel on which each new delivery's number is published,
-        /// so that delivery pools wake at once.
-        WAKE = "wake",
     }
 }

@@ -3,8 +3,8 @@
 -- worker that died is forgotten once that time has passed.
 redis.call('ZREMRANGEBYSCORE', K.permits, '-inf', A.now_ms)
 if redis.call('ZCARD', K.permits) >= tonumber(A.limit) then
-  return 0
+  return {'all_held'}
 end
 redis.call('ZADD', K.permits, tonumber(A.now_ms) + tonumber(A.lease_ms), A.member)
 redis.call('PEXPIRE', K.permits, A.lease_ms)
-return 1
+return {'taken'}

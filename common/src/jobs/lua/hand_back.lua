@@ -7,7 +7,6 @@ for _, entry in ipairs(REST) do
     redis.call('XADD', K.stream, '*', unpack(entries[1][2]))
     moved = moved + 1
   end
-  redis.call('XACK', K.stream, A.group, entry)
-  redis.call('XDEL', K.stream, entry)
+  ack(K.stream, entry)
 end
 return moved

@@ -1,5 +1,5 @@
 -- A webhook delivery has ended: delivered, or given up. Forget it.
-redis.call('DEL', A.hook_prefix .. A.id)
-redis.call('ZREM', K.due, A.id)
-redis.call('ZREM', K.pending, A.id)
-return 1
+redis.call('HDEL', K.hook_deliveries, A.id)
+redis.call('ZREM', K.hook_due, A.id)
+redis.call('ZREM', K.hook_pending, A.id)
+return {'ended'}

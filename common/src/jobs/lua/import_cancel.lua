@@ -1,13 +1,12 @@
 -- Cancel an import: its items not yet started count as cancelled at once
--- (each job ends so when a worker reaches it); running ones finish. Returns
--- 0 when there is no such import.
+-- (each job ends so when a worker reaches it); running ones finish.
 if redis.call('EXISTS', K.import) == 0 then
-  return 0
+  return {'not_found'}
 end
 if redis.call('HGET', K.import, I.status) == IS.running then
   local queued = tonumber(redis.call('HGET', K.import, I.queued))
   redis.call('HSET', K.import, I.queued, 0, I.status, IS.cancelled, I.updated, A.now_ms)
   redis.call('HINCRBY', K.import, I.cancelled, queued)
 end
-import_settle(K.import, A.now_ms, A.record_ttl_secs, A.hook_prefix, A.hook_url)
-return 1
+import_settle()
+return {'cancelled'}

@@ -1,0 +1,44 @@
+-- Job records: stamping a new job, recording it, the recorded-once guard
+-- and the lifetime of ended records.
+
+-- The stamp of a new job of the user whose hash is `user`: the time
+-- (A.now_ms), made strictly greater than the user's last stamp, which it
+-- becomes. So later acceptance always means a greater stamp.
+local function next_stamp(user)
+  local stamp = tonumber(A.now_ms)
+  local last = tonumber(redis.call('HGET', user, U.last) or '0')
+  if stamp <= last then
+    stamp = last + 1
+  end
+  stamp = string.format('%d', stamp)
+  redis.call('HSET', user, U.last, stamp)
+  return stamp
+end
+
+-- Records a job accepted now as queued under `record`, waiting in `stream`.
+local function record_queued(record, job_id, user_id, stamp, job_json, stream)
+  redis.call('HSET', record,
+    F.id, job_id, F.user, user_id, F.status, S.queued, F.stamp, stamp,
+    F.created, A.now_ms, F.updated, A.now_ms, F.accepted_us, A.now_us,
+    F.attempts, 0, F.retry_from, A.now_ms, F.job, job_json, F.stream, stream)
+end
+
+-- Gives `key` the lifetime of an ended record: A.record_ttl_secs, or for
+-- ever when that is 0.
+local function expire(key)
+  if tonumber(A.record_ttl_secs) > 0 then
+    redis.call('EXPIRE', key, A.record_ttl_secs)
+  end
+end
+
+-- The recorded-once guard of the transitions that end an attempt: when the
+-- job is no longer processing (a retried call whose first answer was lost,
+-- or a worker that finished a job another had taken over), its entry is
+-- acknowledged and nothing else is done. Returns whether that was so.
+local function recorded_before()
+  if redis.call('HGET', K.job, F.status) == S.processing then
+    return false
+  end
+  ack(K.stream, A.entry)
+  return true
+end
