@@ -33,6 +33,10 @@ const LEASE: Duration = Duration::from_secs(30);
 /// being woken by a new one.
 const POLL: Duration = Duration::from_millis(250);
 
+/// How long after a retry's due time its pool looks for it: the due time
+/// is compared with Redis's clock in whole milliseconds.
+const DUE_MARGIN: Duration = Duration::from_millis(5);
+
 /// What the pool needs.
 pub struct DeliveryPool {
     pub queue: JobQueue,
@@ -110,18 +114,27 @@ impl DeliveryPool {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let pool = Arc::clone(&self);
+                let (pool, woken) = (Arc::clone(&self), woken.clone());
                 tokio::spawn(async move {
-                    pool.deliver(delivery).await;
+                    let retry_in = pool.deliver(delivery).await;
                     drop(slot);
+                    // The pool looks again when the retry comes due, not at
+                    // its next poll, so that pauses shorter than the poll
+                    // keep their length (any pool may take it meanwhile).
+                    if let Some(delay) = retry_in {
+                        tokio::time::sleep(delay + DUE_MARGIN).await;
+                        woken.notify_one();
+                    }
                 });
             }
         }
     }
 
-    /// One attempt at `delivery`, and its record.
-    async fn deliver(&self, delivery: Delivery) {
+    /// One attempt at `delivery`, and its record; the pause before its
+    /// next attempt when one was recorded.
+    async fn deliver(&self, delivery: Delivery) -> Option<Duration> {
         let event = delivery.event.as_str();
+        let mut retry_in = None;
         let outcome = match self.attempt(&delivery).await {
             Ok(()) => {
                 tracing::info!(delivery = delivery.id, event, url = %delivery.url, "webhook delivered");
@@ -135,6 +148,7 @@ impl DeliveryPool {
                     self.queue.end_hook(delivery.id).await.map(|()| "given_up")
                 } else {
                     tracing::warn!(delivery = delivery.id, event, url = %delivery.url, ?delay, reason = %why, "webhook not delivered; retrying later");
+                    retry_in = Some(delay);
                     self.queue
                         .retry_hook(delivery.id, delay, &why)
                         .await
@@ -143,9 +157,13 @@ impl DeliveryPool {
             }
         };
         match outcome {
-            Ok(outcome) => metrics::webhook_attempt(event, outcome),
+            Ok(outcome) => {
+                metrics::webhook_attempt(event, outcome);
+                retry_in
+            }
             Err(e) => {
-                tracing::warn!(delivery = delivery.id, error = %e, "cannot record a webhook attempt; its lease will bring it back")
+                tracing::warn!(delivery = delivery.id, error = %e, "cannot record a webhook attempt; its lease will bring it back");
+                None
             }
         }
     }
