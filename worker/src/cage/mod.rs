@@ -50,7 +50,6 @@ pub struct Cage {
     exe: PathBuf,
     args: child::ChildArgs,
     recycle_bytes: u64,
-    memory_mb: u64,
     idle: Mutex<Vec<Converter>>,
 }
 
@@ -98,7 +97,6 @@ impl Cage {
                 log: log.log.clone(),
             },
             recycle_bytes: settings.converter_recycle_mb << 20,
-            memory_mb: settings.converter_memory_mb,
             idle: Mutex::new(Vec::with_capacity(warm)),
         });
         for _ in 0..warm {
@@ -110,7 +108,7 @@ impl Cage {
 
     /// The address-space limit of each converter, in MiB.
     pub fn memory_mb(&self) -> u64 {
-        self.memory_mb
+        self.args.memory_bytes >> 20
     }
 
     /// Converts `source` in an idle converter (or a new one), taking at
