@@ -4,11 +4,11 @@
 //! avatar it names, and whether the per-address and per-user rate limits
 //! let the request in.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, RawPathParams, Request, State};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -41,7 +41,11 @@ pub async fn limit_puts(
     if request.method() != Method::PUT {
         return next.run(request).await;
     }
-    match admit(&admission, &params, &request) {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    match admit(&admission, &params, peer, request.headers()).await {
         Ok(caller) => {
             request.extensions_mut().insert::<Caller>(caller);
             next.run(request).await
@@ -51,30 +55,28 @@ pub async fn limit_puts(
 }
 
 /// The caller of a PUT, if its head lets it in.
-fn admit(
+async fn admit(
     admission: &Admission,
     params: &RawPathParams,
-    request: &Request,
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
     let limits = &admission.limits;
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        limits.check_client(peer.ip(), request.headers())?;
+    if let Some(peer) = peer {
+        limits.check_client(peer, headers).await?;
     }
-    let caller = admission
-        .app
-        .verifier
-        .verify(bearer_token(request.headers())?)?;
+    let caller = admission.app.verifier.verify(bearer_token(headers)?)?;
     let segment = params
         .iter()
         .find(|(name, _)| *name == "user_id")
         .map_or("", |(_, segment)| segment);
     match caller.may_act_on(segment) {
         Ok(user) => {
-            limits.check_user(&user)?;
+            limits.check_user(&user).await?;
             Ok(caller)
         }
         Err(refusal) => {
-            limits.check_user(&caller.user)?;
+            limits.check_user(&caller.user).await?;
             Err(refusal)
         }
     }

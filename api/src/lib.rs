@@ -45,9 +45,6 @@ use crate::rate_limit::RateLimits;
 use crate::request_limits::RequestLimits;
 use crate::state::AppState;
 
-/// How often the rate limiters forget callers that are back to a full burst.
-const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
-
 /// Runs the API (and its in-process workers) until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
@@ -112,8 +109,10 @@ pub async fn serve(
         &shutdown,
     )?;
 
-    let rate_limits = Arc::new(RateLimits::from_settings(&settings.limits));
-    tokio::spawn(forget_idle_callers(rate_limits.clone(), shutdown.clone()));
+    let rate_limits = Arc::new(RateLimits::from_settings(
+        &settings.limits,
+        state.queue.clone(),
+    ));
     let request_limits = RequestLimits {
         max_header_bytes: u64::from(settings.limits.max_header_bytes),
         body_timeout: Duration::from_secs(settings.limits.body_timeout_secs),
@@ -170,15 +169,4 @@ fn spawn_workers(
         "this avatar-api was built without the workers feature; set AVATARS_WORKERS=0 and run avatar-worker processes"
     );
     Ok(None)
-}
-
-/// Lets the rate limiters drop idle callers now and then, until shutdown.
-async fn forget_idle_callers(limits: Arc<RateLimits>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
-    loop {
-        tokio::select! {
-            _ = every.tick() => limits.forget_idle(),
-            () = shutdown.cancelled() => return,
-        }
-    }
 }

@@ -1,8 +1,11 @@
 //! Rate limits on the PUT routes, answered with 429 `rate_limited` and
 //! `Retry-After`: per user (on by default, generous enough that a person
 //! never meets it) and per client address (off by default). The counts are
-//! kept in memory, per API process. The middleware that applies them to a
-//! request, after authenticating it, is [`crate::admission`].
+//! kept in Redis, one bucket per user or address under the deployment's
+//! prefix, by one script (see `rate.lua`), so every API process of a
+//! deployment counts against the same limit and a restart forgets
+//! nothing. The middleware that applies them to a request, after
+//! authenticating it, is [`crate::admission`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,9 +14,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use avatar_common::UserId;
+use avatar_common::queue::JobQueue;
 use axum::http::HeaderMap;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::error::ApiError;
@@ -22,12 +24,33 @@ use crate::settings::LimitSettings;
 /// The header a trusted proxy names the client in.
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// The per-user and per-address limiters.
-pub struct RateLimits {
-    per_user: Option<DefaultKeyedRateLimiter<UserId>>,
-    per_client: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    trusted_proxies: Vec<ProxyRange>,
+/// One limit: on average `per_minute`, with bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Quota {
+    per_minute: NonZeroU32,
+    burst: NonZeroU32,
 }
+
+impl Quota {
+    /// The limit the settings give, `None` for a rate of 0 (no limit).
+    fn new(per_minute: u32, burst: u32) -> Option<Self> {
+        Some(Self {
+            per_minute: NonZeroU32::new(per_minute)?,
+            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+        })
+    }
+}
+
+/// The per-user and per-address limits, counted in Redis.
+pub struct RateLimits {
+    queue: JobQueue,
+    per_user: Option<Quota>,
+    per_client: Option<Quota>,
+    proxies: TrustedProxies,
+}
+
+/// The proxies whose `X-Forwarded-For` names the client.
+struct TrustedProxies(Vec<ProxyRange>);
 
 /// A proxy address or CIDR range whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,45 +79,49 @@ impl fmt::Display for ProxyRange {
     }
 }
 
-fn limiter<K>(per_minute: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<K>>
-where
-    K: std::hash::Hash + Eq + Clone,
-{
-    let per_minute = NonZeroU32::new(per_minute)?;
-    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    Some(RateLimiter::keyed(
-        Quota::per_minute(per_minute).allow_burst(burst),
-    ))
-}
-
 impl RateLimits {
-    pub fn from_settings(settings: &LimitSettings) -> Self {
+    pub fn from_settings(settings: &LimitSettings, queue: JobQueue) -> Self {
         Self {
-            per_user: limiter(settings.user_rate_per_minute, settings.user_rate_burst),
-            per_client: limiter(settings.client_rate_per_minute, settings.client_rate_burst),
-            trusted_proxies: settings.trusted_proxies.clone(),
+            queue,
+            per_user: Quota::new(settings.user_rate_per_minute, settings.user_rate_burst),
+            per_client: Quota::new(settings.client_rate_per_minute, settings.client_rate_burst),
+            proxies: TrustedProxies(settings.trusted_proxies.clone()),
         }
     }
 
     /// Counts an avatar change for `user`.
-    pub fn check_user(&self, user: &UserId) -> Result<(), ApiError> {
-        match &self.per_user {
-            Some(limiter) => limiter.check_key(user).map_err(refusal),
-            None => Ok(()),
-        }
+    pub async fn check_user(&self, user: &UserId) -> Result<(), ApiError> {
+        self.take("user", self.per_user, user.as_str()).await
     }
 
     /// Counts a request from the client at `peer` (or the one a trusted
     /// proxy at `peer` names).
-    pub fn check_client(&self, peer: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
-        match &self.per_client {
-            Some(limiter) => limiter
-                .check_key(&limit_key(self.client_address(peer, headers)))
-                .map_err(refusal),
-            None => Ok(()),
+    pub async fn check_client(&self, peer: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.per_client.is_none() {
+            return Ok(());
         }
+        let key = limit_key(self.proxies.client_address(peer, headers)).to_string();
+        self.take("address", self.per_client, &key).await
     }
 
+    async fn take(&self, scope: &str, quota: Option<Quota>, subject: &str) -> Result<(), ApiError> {
+        let Some(quota) = quota else {
+            return Ok(());
+        };
+        match self
+            .queue
+            .take_rate(scope, subject, quota.per_minute, quota.burst)
+            .await?
+        {
+            None => Ok(()),
+            Some(wait) => Err(ApiError::RateLimited {
+                retry_after_secs: whole_seconds(wait),
+            }),
+        }
+    }
+}
+
+impl TrustedProxies {
     /// The client's address: the peer's, unless the peer is a trusted
     /// proxy; then the last `X-Forwarded-For` entry that is not one.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
@@ -120,22 +147,7 @@ impl RateLimits {
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.trusted_proxies
-            .iter()
-            .any(|range| range.0.contains(&ip))
-    }
-
-    /// Drops the counts of keys that are back to a full burst, so memory
-    /// stays proportional to recent callers.
-    pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.per_user {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-        if let Some(limiter) = &self.per_client {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        self.0.iter().any(|range| range.0.contains(&ip))
     }
 }
 
@@ -147,13 +159,6 @@ fn limit_key(address: IpAddr) -> IpAddr {
     match address.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         v4 => v4,
-    }
-}
-
-fn refusal(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
-    ApiError::RateLimited {
-        retry_after_secs: whole_seconds(wait),
     }
 }
 
@@ -175,29 +180,8 @@ mod tests {
         assert_eq!(key("2001:db8:1:2:aaaa::1").to_string(), "2001:db8:1:2::");
     }
 
-    #[test]
-    fn rotating_within_a_slash_64_does_not_escape_the_address_limit() {
-        let limits = RateLimits {
-            per_user: None,
-            per_client: limiter(1, 2),
-            trusted_proxies: Vec::new(),
-        };
-        let headers = HeaderMap::new();
-        let results: Vec<bool> = (1..=3)
-            .map(|n| {
-                let peer: IpAddr = format!("2001:db8:5:6::{n}").parse().expect("address");
-                limits.check_client(peer, &headers).is_ok()
-            })
-            .collect();
-        assert_eq!(results, [true, true, false]);
-    }
-
-    fn limits(trusted: &[&str]) -> RateLimits {
-        RateLimits {
-            per_user: limiter(60, 2),
-            per_client: None,
-            trusted_proxies: trusted.iter().map(|s| s.parse().expect("range")).collect(),
-        }
+    fn limits(trusted: &[&str]) -> TrustedProxies {
+        TrustedProxies(trusted.iter().map(|s| s.parse().expect("range")).collect())
     }
 
     fn forwarded(value: &str) -> HeaderMap {
@@ -235,20 +219,6 @@ mod tests {
         );
         let none = HeaderMap::new();
         assert_eq!(limits.client_address(ip("10.0.0.1"), &none), ip("10.0.0.1"));
-    }
-
-    #[test]
-    fn a_user_over_the_burst_is_told_when_to_retry() {
-        let limits = limits(&[]);
-        let user: UserId = "alice".parse().expect("user");
-        assert!(limits.check_user(&user).is_ok());
-        assert!(limits.check_user(&user).is_ok());
-        match limits.check_user(&user) {
-            Err(ApiError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        let other: UserId = "bob".parse().expect("user");
-        assert!(limits.check_user(&other).is_ok());
     }
 
     #[test]

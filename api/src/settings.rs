@@ -112,7 +112,7 @@ pub struct AuthSettings {
 #[derive(Args, Debug, Clone)]
 pub struct LimitSettings {
     /// Avatar changes per minute one user may make on average; 0: no
-    /// per-user limit. Counted per API process.
+    /// per-user limit. Counted in Redis, across every API process.
     #[arg(long, env = "AVATARS_USER_RATE_PER_MINUTE", default_value_t = 30)]
     pub user_rate_per_minute: u32,
 

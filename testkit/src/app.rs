@@ -187,6 +187,7 @@ impl TestAppBuilder {
             api: None,
             api_port: port,
             workers: Vec::new(),
+            other_apis: Vec::new(),
             logs,
         };
         app.api = Some(app.spawn_api(port, self.in_process_workers));
@@ -211,6 +212,8 @@ pub struct TestApp {
     api: Option<Child>,
     api_port: u16,
     pub workers: Vec<Child>,
+    /// API processes started beside the first.
+    other_apis: Vec<Child>,
     /// The folder of this app's process logs.
     pub logs: PathBuf,
 }
@@ -244,9 +247,9 @@ impl TestApp {
         (Stdio::from(file), Stdio::from(err))
     }
 
-    fn spawn_api(&self, port: u16, workers: usize) -> Child {
-        let (out, err) = self.log_to("api");
-        Command::new(api_binary())
+    fn api_command(&self, port: u16, workers: usize) -> Command {
+        let mut command = Command::new(api_binary());
+        command
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
@@ -254,7 +257,13 @@ impl TestApp {
                 &workers.to_string(),
             ])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn spawn_api(&self, port: u16, workers: usize) -> Child {
+        let (out, err) = self.log_to("api");
+        self.api_command(port, workers)
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -310,26 +319,24 @@ impl TestApp {
 
     async fn wait_until_healthy(&mut self) {
         let ready = self.url("/readyz");
-        let (client, api) = (&self.client, &mut self.api);
-        super::eventually(
-            Duration::from_secs(30),
-            Duration::from_millis(20),
-            "avatar-api did not become ready",
-            || {
-                if let Some(Ok(Some(status))) = api.as_mut().map(Child::try_wait) {
-                    panic!("avatar-api exited at start-up with {status}");
-                }
-                let answer = client.get(&ready).send();
-                async move {
-                    match answer.await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("/readyz answered {}", r.status())),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        )
-        .await;
+        wait_ready(&self.client, &ready, self.api.as_mut()).await;
+    }
+
+    /// Starts one more API process with this app's settings and no job
+    /// slots, beside the first; answers its address (`http://…`).
+    pub async fn add_api(&mut self) -> String {
+        let port = s3::free_port();
+        let (out, err) = self.log_to(&format!("api-{}", self.other_apis.len() + 2));
+        let mut api = self
+            .api_command(port, 0)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("cannot start avatar-api");
+        let address = format!("http://127.0.0.1:{port}");
+        wait_ready(&self.client, &format!("{address}/readyz"), Some(&mut api)).await;
+        self.other_apis.push(api);
+        address
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -526,7 +533,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        for child in self.api.iter_mut().chain(self.workers.iter_mut()) {
+        let children = self.api.iter_mut().chain(&mut self.other_apis);
+        for child in children.chain(self.workers.iter_mut()) {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -556,6 +564,30 @@ impl Drop for TestApp {
             }
         }
     }
+}
+
+/// Waits until the API at `ready` (its `/readyz`) answers, failing at once
+/// if its process `api` exits first.
+async fn wait_ready(client: &reqwest::Client, ready: &str, mut api: Option<&mut Child>) {
+    super::eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        "avatar-api did not become ready",
+        || {
+            if let Some(Ok(Some(status))) = api.as_mut().map(|api| api.try_wait()) {
+                panic!("avatar-api exited at start-up with {status}");
+            }
+            let answer = client.get(ready).send();
+            async move {
+                match answer.await {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) => Err(format!("/readyz answered {}", r.status())),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        },
+    )
+    .await;
 }
 
 /// The Redis the tests use.

@@ -87,6 +87,49 @@ async fn a_user_over_the_limit_is_answered_429_and_others_are_not() {
 }
 
 #[tokio::test]
+async fn two_api_processes_together_allow_what_one_does() {
+    let mut app = TestApp::builder()
+        .env("AVATARS_USER_RATE_PER_MINUTE", "1")
+        .env("AVATARS_USER_RATE_BURST", "3")
+        .env("AVATARS_CLIENT_RATE_PER_MINUTE", "1")
+        .env("AVATARS_CLIENT_RATE_BURST", "5")
+        .start()
+        .await;
+    let apis = [app.address.clone(), app.add_api().await];
+    let put = |api: &str, user: &str| {
+        app.client
+            .put(format!("{api}/api/public/user/me/avatarBytes?wait=0"))
+            .bearer_auth(app.token(user))
+            .body(images::jpeg(16, 16))
+            .send()
+    };
+    // erin's burst of 3 is spent across both processes, taking turns.
+    let mut statuses = Vec::new();
+    for api in apis.iter().cycle().take(4) {
+        statuses.push(put(api, "erin").await.expect("request failed").status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    // The address's burst of 5 (4 PUTs so far) holds across both too.
+    assert_eq!(
+        put(&apis[1], "frank")
+            .await
+            .expect("request failed")
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_rate_limited(put(&apis[0], "grace").await.expect("request failed")).await;
+    assert_rate_limited(put(&apis[1], "grace").await.expect("request failed")).await;
+}
+
+#[tokio::test]
 async fn the_default_user_limit_lets_a_person_through() {
     let app = TestApp::spawn().await;
     let token = app.token("dora");

@@ -180,6 +180,28 @@ outcomes! {
     }
 }
 
+/// What `rate.lua` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateOutcome {
+    /// The request was counted and may go on.
+    Allowed,
+    /// The limit is reached: a request would be let in after this many µs.
+    Limited { wait_us: u64 },
+}
+
+impl FromRedisValue for RateOutcome {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let answer: Vec<String> = FromRedisValue::from_redis_value(v)?;
+        match answer.first().map(String::as_str) {
+            Some("allowed") => Ok(Self::Allowed),
+            Some("limited") => Ok(Self::Limited {
+                wait_us: number("RateLimit", &answer, 1)?,
+            }),
+            _ => Err(unexpected("RateLimit", &answer)),
+        }
+    }
+}
+
 outcomes! {
     /// What `import_cancel.lua` did.
     CancelOutcome {

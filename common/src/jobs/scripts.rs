@@ -39,7 +39,7 @@ use super::JobStatus;
 use super::context::{Context, ImportContext, Lead};
 use super::outcome::{
     Answer, CancelOutcome, CompleteOutcome, EnqueueOutcome, FailOutcome, HookOutcome,
-    PermitOutcome, PromoteOutcome, RetryOutcome, StartOutcome,
+    PermitOutcome, PromoteOutcome, RateOutcome, RetryOutcome, StartOutcome,
 };
 use super::record::{entry_field, field, user_field};
 use crate::imports::{self, ImportStatus};
@@ -343,6 +343,18 @@ script! {
             now_ms: u64,
             lease_ms: u64,
             limit: u32,
+        }
+    }
+}
+
+script! {
+    /// Counts one request against the limit of `burst` requests at once
+    /// and one per `interval_us` after that, kept in `bucket`.
+    RateLimit<'a>("lua/rate.lua") -> RateOutcome {
+        keys { bucket: &'a str }
+        args {
+            interval_us: u64,
+            burst: u32,
         }
     }
 }

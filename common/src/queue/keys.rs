@@ -141,6 +141,12 @@ impl Keys {
         self.key(format_args!("idem:{user}:{key}"))
     }
 
+    /// A rate limit's bucket: `scope` names the limit (`user`, `address`),
+    /// `subject` whom it counts.
+    pub fn rate(&self, scope: &str, subject: &str) -> String {
+        self.key(format_args!("rate:{scope}:{subject}"))
+    }
+
     /// The channel on which finished job ids are published.
     pub fn finished_channel(&self) -> String {
         self.key(format_args!("finished"))

@@ -2,15 +2,16 @@
 //! and recording how they ended.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
 
 use super::keys::CONSUMER_GROUP;
 use super::{Connection, Keys, QueueError};
-use crate::jobs::outcome::{EnqueueOutcome, PermitOutcome};
+use crate::jobs::outcome::{EnqueueOutcome, PermitOutcome, RateOutcome};
 use crate::jobs::record::{field, user_field};
-use crate::jobs::scripts::{AcquireHost, Enqueue, PromoteParked, Requeue};
+use crate::jobs::scripts::{AcquireHost, Enqueue, PromoteParked, RateLimit, Requeue};
 use crate::jobs::{FailureCode, Lane, Started};
 use crate::settings::OutboundSettings;
 use crate::{IdempotencyKey, Job, JobId, JobRecord, ObjectKey, SourceUrl, UserId};
@@ -309,6 +310,30 @@ impl JobQueue {
         let mut conn = self.conn.clone();
         let _: i64 = conn.zrem(self.keys.fetch_permits(host), member).await?;
         Ok(())
+    }
+
+    /// Counts one request of `subject` against the `scope` limit of
+    /// `per_minute` requests with bursts of `burst`, shared by every
+    /// process of the deployment; answers how long to wait when the limit
+    /// is reached, `None` when the request may go on.
+    pub async fn take_rate(
+        &self,
+        scope: &str,
+        subject: &str,
+        per_minute: NonZeroU32,
+        burst: NonZeroU32,
+    ) -> Result<Option<Duration>, QueueError> {
+        let outcome = RateLimit {
+            bucket: &self.keys.rate(scope, subject),
+            interval_us: 60_000_000 / u64::from(per_minute.get()),
+            burst: burst.get(),
+        }
+        .invoke(&mut self.conn.clone())
+        .await?;
+        Ok(match outcome {
+            RateOutcome::Allowed => None,
+            RateOutcome::Limited { wait_us } => Some(Duration::from_micros(wait_us)),
+        })
     }
 
     /// Moves parked jobs back to the stream for users whose running jobs
