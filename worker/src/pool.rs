@@ -29,7 +29,7 @@ use crate::webhooks::DeliveryPool;
 
 /// How long one blocking read of the stream waits before looking for
 /// orphaned jobs again; also the longest a stopping worker waits for a read.
-const BLOCK: Duration = Duration::from_secs(1);
+const BLOCK: Duration = Duration::from_secs(2);
 
 /// Runs a worker pool until `shutdown` is cancelled; then apalis stops
 /// reading, lets running jobs finish within the grace period, and the

@@ -2,13 +2,15 @@
 //! per [`Lane`], and records each job's outcome through apalis's
 //! acknowledgement layer.
 //!
-//! Each worker reads the streams through the consumer group, interactive
-//! before bulk, and when both are empty blocks on both with one
-//! `XREADGROUP`, so an idle worker starts a new job within a round trip of
-//! its enqueueing rather than on a polling tick. A job stays pending in the
-//! group until the worker completes or fails it; a heartbeat keeps the jobs
-//! of a live worker fresh, and any worker claims (`XAUTOCLAIM`) the jobs of a
-//! worker that went silent for longer than the orphan window. A Redis outage
+//! Each worker reads the streams through the consumer group with one
+//! blocking `XREADGROUP` on both, which answers at once when either has a
+//! job (an interactive one is taken first) and otherwise as soon as one
+//! arrives, so an idle worker starts a new job within a round trip of its
+//! enqueueing rather than on a polling tick, and one read is all a job
+//! costs. A job stays pending in the group until the worker completes or
+//! fails it; a heartbeat keeps the jobs of a live worker fresh, and every
+//! half orphan window a worker claims (`XAUTOCLAIM`) the jobs of a worker
+//! that went silent for longer than the orphan window. A Redis outage
 //! never ends the stream: the worker backs off and carries on when Redis
 //! returns.
 //!
@@ -90,6 +92,8 @@ pub struct Consumer {
     settings: ConsumerSettings,
     /// The entries this consumer runs, by lane.
     in_flight: Mutex<HashSet<(Lane, String)>>,
+    /// When this consumer last looked for orphaned jobs.
+    last_scan: Mutex<Option<Instant>>,
 }
 
 impl Consumer {
@@ -108,6 +112,7 @@ impl Consumer {
             blocking,
             settings,
             in_flight: Mutex::new(HashSet::new()),
+            last_scan: Mutex::new(None),
         });
         tokio::spawn(heartbeat(Arc::downgrade(&consumer)));
         Ok(consumer)
@@ -138,41 +143,37 @@ impl Consumer {
         }
     }
 
-    /// The next job, interactive work first: one look for an orphaned
-    /// job in each open lane, then one read of each without waiting, then
-    /// one blocking read of them all. With the bulk lane closed, the
-    /// blocking read is short, so that a bulk job is read soon after one
-    /// ends.
+    /// The next job, interactive work first: a look for orphaned jobs in
+    /// each open lane when one is due (every half orphan window), then
+    /// one blocking read of them all, which answers at once when any has
+    /// a job. With the bulk lane closed, the blocking read is short, so
+    /// that a bulk job is read soon after one ends.
     async fn try_next(self: &Arc<Self>) -> Result<Option<Claim>, QueueError> {
         let mut conn = self.blocking.clone();
         let lanes = self.open_lanes();
-        for &lane in lanes {
-            let orphans: StreamAutoClaimReply = conn
-                .xautoclaim_options(
-                    self.queue.keys().stream(lane),
-                    CONSUMER_GROUP,
-                    &self.name,
-                    self.settings.orphan_after.as_millis() as u64,
-                    "0-0",
-                    StreamAutoClaimOptions::default().count(1),
-                )
-                .await?;
-            if let Some(entry) = orphans.claimed.into_iter().next() {
-                tracing::info!(consumer = %self.name, entry = %entry.id, %lane, "took over a job whose worker went silent");
-                return self.deliver(lane, entry).await;
+        if self.orphan_scan_due() {
+            for &lane in lanes {
+                let orphans: StreamAutoClaimReply = conn
+                    .xautoclaim_options(
+                        self.queue.keys().stream(lane),
+                        CONSUMER_GROUP,
+                        &self.name,
+                        self.settings.orphan_after.as_millis() as u64,
+                        "0-0",
+                        StreamAutoClaimOptions::default().count(1),
+                    )
+                    .await?;
+                if let Some(entry) = orphans.claimed.into_iter().next() {
+                    tracing::info!(consumer = %self.name, entry = %entry.id, %lane, "took over a job whose worker went silent");
+                    // Another may be waiting: look again at the next read.
+                    self.lock_scan().take();
+                    return self.deliver(lane, entry).await;
+                }
             }
         }
         let waiting = StreamReadOptions::default()
             .group(CONSUMER_GROUP, &self.name)
             .count(1);
-        for &lane in lanes {
-            let reply: Option<StreamReadReply> = conn
-                .xread_options(&[self.queue.keys().stream(lane)], &[">"], &waiting)
-                .await?;
-            if let Some(entry) = first_entry(reply) {
-                return self.deliver(lane, entry).await;
-            }
-        }
         let block = match lanes.len() {
             n if n == Lane::ALL.len() => self.settings.block,
             _ => self.settings.block.min(CLOSED_LANE_BLOCK),
@@ -317,6 +318,21 @@ impl Consumer {
             moved += self.give_back(lane, &idle).await?;
         }
         Ok(moved)
+    }
+
+    /// Whether a look for orphaned jobs is due, counting it as made when
+    /// it is: the first read looks, then one every half orphan window.
+    fn orphan_scan_due(&self) -> bool {
+        let mut last = self.lock_scan();
+        let due = last.is_none_or(|at| at.elapsed() >= self.settings.orphan_after / 2);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    fn lock_scan(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.last_scan.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(Lane, String)>> {
@@ -534,11 +550,4 @@ impl BackendConfig for StreamBackend {
     fn middleware(&mut self, _worker: &mut WorkerContext) -> Self::Layer {
         AcknowledgeLayer::new(self.recorder.clone())
     }
-}
-
-/// The first entry of a one-stream read's reply.
-fn first_entry(reply: Option<StreamReadReply>) -> Option<StreamId> {
-    reply
-        .and_then(|r| r.keys.into_iter().next())
-        .and_then(|k| k.ids.into_iter().next())
 }

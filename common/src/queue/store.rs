@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
+use tokio::sync::Notify;
 
 use super::keys::CONSUMER_GROUP;
 use super::{Connection, Keys, QueueError};
@@ -89,6 +91,8 @@ pub struct JobQueue {
     /// Replicas that must hold an accepted job before it counts as
     /// accepted.
     wait_replicas: u32,
+    /// Notified when a retry this process scheduled comes due.
+    retry_due: Arc<Notify>,
 }
 
 impl JobQueue {
@@ -102,6 +106,7 @@ impl JobQueue {
             fair: FairShare::OFF,
             hook_url: String::new(),
             wait_replicas: 0,
+            retry_due: Arc::new(Notify::new()),
         }
     }
 
@@ -156,6 +161,21 @@ impl JobQueue {
 
     pub fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    /// Notified when a retry that this process scheduled comes due, so that
+    /// it is put back on the stream then rather than at the next look.
+    pub fn retry_due(&self) -> &Notify {
+        &self.retry_due
+    }
+
+    /// Notifies [`Self::retry_due`] `delay` from now.
+    pub(crate) fn wake_when_due(&self, delay: Duration) {
+        let due = Arc::clone(&self.retry_due);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            due.notify_one();
+        });
     }
 
     /// Creates each lane's stream and its consumer group if they do not
@@ -325,6 +345,7 @@ impl JobQueue {
     ) -> Result<Option<Duration>, QueueError> {
         let outcome = RateLimit {
             bucket: &self.keys.rate(scope, subject),
+            now_us: now_us(),
             interval_us: 60_000_000 / u64::from(per_minute.get()),
             burst: burst.get(),
         }

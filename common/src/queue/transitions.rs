@@ -131,6 +131,7 @@ impl JobQueue {
             reason,
         };
         self.transition(&script, job, entry).await?;
+        self.wake_when_due(delay);
         Ok(())
     }
 }

@@ -17,8 +17,10 @@ use avatar_common::queue::JobQueue;
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
-/// How often due retries are looked for.
-const RETRY_TICK: Duration = Duration::from_millis(250);
+/// How often due retries, and parked jobs whose users' leases ran out,
+/// are looked for; a retry this process scheduled is also put back when it
+/// comes due.
+const RETRY_TICK: Duration = Duration::from_secs(5);
 /// How often due garbage is looked for.
 const GARBAGE_TICK: Duration = Duration::from_secs(5);
 /// Most items handled per look.
@@ -41,21 +43,26 @@ pub async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = retry_ticks.tick() => {
-                match queue.promote_due_retries(BATCH).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(jobs = n, "retrying jobs"),
-                    Err(e) => tracing::debug!(error = %e, "cannot promote retries now"),
-                }
-                if let Err(e) = queue.promote_parked(BATCH as u32).await {
-                    tracing::debug!(error = %e, "cannot promote parked jobs now");
-                }
+                promote(&queue).await;
             }
-            _ = garbage_ticks.tick() => {
-                garbage::collect(&queue, &storage).await;
-                avatar_common::metrics::report_queue_depths(&queue).await;
-                avatar_common::metrics::report_webhooks(&queue).await;
+            () = queue.retry_due().notified() => {
+                promote(&queue).await;
             }
+            _ = garbage_ticks.tick() => garbage::collect(&queue, &storage).await,
             _ = sweep_ticks.tick() => staging::sweep(&queue, &storage, sweep.retention).await,
         }
+    }
+}
+
+/// Puts due retries back on the stream, and the parked jobs of users whose
+/// running jobs ended without releasing their share.
+async fn promote(queue: &JobQueue) {
+    match queue.promote_due_retries(BATCH).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "retrying jobs"),
+        Err(e) => tracing::debug!(error = %e, "cannot promote retries now"),
+    }
+    if let Err(e) = queue.promote_parked(BATCH as u32).await {
+        tracing::debug!(error = %e, "cannot promote parked jobs now");
     }
 }
