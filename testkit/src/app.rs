@@ -307,8 +307,8 @@ impl TestApp {
         let (out, err) = self.log_to(&format!("worker-{}", self.workers.len() + 1));
         let worker = Command::new(worker_binary())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .envs(extra.iter().copied())
             .env("AVATARS_CONCURRENCY", "2")
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

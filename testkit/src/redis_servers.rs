@@ -462,3 +462,41 @@ impl Drop for TlsRedis {
         clean_up(&self.dir);
     }
 }
+
+/// A plain `redis-server` of the test's own, for a test that reads the
+/// server's statistics (`INFO commandstats`, `SLOWLOG`) and must not count
+/// other tests' commands; `args` are extra `redis-server` options.
+pub struct OwnRedis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    pub fn start(args: &[&str]) -> Self {
+        require("redis-server", "--version");
+        let dir = fresh_dir("own");
+        let port = free_port();
+        let port_arg = port.to_string();
+        let mut all = vec!["--port", &port_arg];
+        all.extend_from_slice(args);
+        let child = server(&dir, port, &all);
+        wait_for_port(port, &dir);
+        Self {
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        clean_up(&self.dir);
+    }
+}

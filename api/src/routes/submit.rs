@@ -184,9 +184,15 @@ pub async fn submit(
         .as_ref()
         .map(|k| (k, IDEMPOTENCY_TTL));
     let callback = preferences.callback_url.as_ref();
+    let wait = preferences.wait;
+    // Registered first, so that the job's end cannot be announced unheard.
+    let registration = (!wait.is_zero()).then(|| state.completions.register(&id));
     let enqueued = match state.queue.enqueue(&job, idempotency, callback).await {
         Ok(enqueued) => enqueued,
         Err(e) => {
+            if let Some(registration) = registration {
+                state.completions.cancel(registration);
+            }
             if let Some(key) = staged {
                 let _ = state.storage.delete(&key).await;
             }
@@ -202,14 +208,19 @@ pub async fn submit(
         tracing::info!(job_id = %id, user_id = %job.user, "accepted");
     }
     let id = enqueued.id;
-    let wait = preferences.wait;
-    if wait.is_zero() {
+    let Some(registration) = registration else {
         return Ok(accepted(id, JobStatus::Queued));
-    }
-    let record = state
-        .completions
-        .wait(&state.queue, &id, Instant::now() + wait)
-        .await?;
+    };
+    let deadline = Instant::now() + wait;
+    let record = if enqueued.repeated {
+        state.completions.cancel(registration);
+        state.completions.wait(&state.queue, &id, deadline).await?
+    } else {
+        state
+            .completions
+            .wait_registered(&state.queue, registration, deadline)
+            .await?
+    };
     Ok(match record {
         Some(r) if r.status == JobStatus::Completed => match &r.avatar_key {
             Some(key) => Json(body::Completed {

@@ -22,6 +22,7 @@ mod ordering;
 mod phone_formats;
 mod processes;
 mod redis_deployments;
+mod redis_load;
 mod security_auth;
 mod security_fetch;
 mod security_fuzz;

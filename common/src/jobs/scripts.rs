@@ -353,6 +353,7 @@ script! {
     RateLimit<'a>("lua/rate.lua") -> RateOutcome {
         keys { bucket: &'a str }
         args {
+            now_us: u64,
             interval_us: u64,
             burst: u32,
         }

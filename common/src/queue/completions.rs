@@ -2,7 +2,10 @@
 //! Redis subscription per process, instead of each polling Redis.
 //!
 //! A waiter registers before it reads the job's record, so an announcement
-//! cannot slip between the read and the wait. When the subscription is
+//! cannot slip between the read and the wait; a request that will wait for
+//! the job it is about to enqueue registers before enqueueing it
+//! ([`Completions::register`]), and then reads the record only once it is
+//! announced. When the subscription is
 //! re-established after an outage every waiter is woken to read its record
 //! again, since announcements may have been missed meanwhile.
 
@@ -16,6 +19,12 @@ use super::{Heard, JobQueue, QueueError, Redis};
 use crate::{JobId, JobRecord};
 
 type Waiters = HashMap<JobId, Vec<oneshot::Sender<()>>>;
+
+/// A waiter registered for a job before it was enqueued.
+pub struct Registration {
+    id: JobId,
+    rx: oneshot::Receiver<()>,
+}
 
 /// The registry of requests waiting for jobs to end.
 #[derive(Clone)]
@@ -45,6 +54,39 @@ impl Completions {
                 .await;
         });
         completions
+    }
+
+    /// Registers a waiter for job `id`, not enqueued yet: nothing about it
+    /// can be announced before this returns.
+    pub fn register(&self, id: &JobId) -> Registration {
+        let (tx, rx) = oneshot::channel();
+        self.lock().entry(*id).or_default().push(tx);
+        Registration { id: *id, rx }
+    }
+
+    /// Waits, with `registration` made before the job was enqueued, until
+    /// the job has ended or `deadline` has passed, and returns its record
+    /// as it then is: read once it is announced, or at the deadline.
+    pub async fn wait_registered(
+        &self,
+        queue: &JobQueue,
+        registration: Registration,
+        deadline: Instant,
+    ) -> Result<Option<JobRecord>, QueueError> {
+        let Registration { id, rx } = registration;
+        if tokio::time::timeout_at(deadline, rx).await.is_err() {
+            self.forget(&id);
+            return queue.record(&id).await;
+        }
+        // Announced, or the subscription was made again: the record says.
+        self.wait(queue, &id, deadline).await
+    }
+
+    /// Gives up `registration`, for a job that will not be waited for.
+    pub fn cancel(&self, registration: Registration) {
+        let Registration { id, rx } = registration;
+        drop(rx);
+        self.forget(&id);
     }
 
     /// Waits until job `id` has ended or `deadline` has passed, and returns

@@ -17,7 +17,7 @@ mod store;
 mod transitions;
 
 pub use backend::{Claim, Consumer, ConsumerSettings, StreamBackend};
-pub use completions::Completions;
+pub use completions::{Completions, Registration};
 pub use connect::{Connection, Heard, Redis};
 pub use error::QueueError;
 pub use hooks::HooksPending;

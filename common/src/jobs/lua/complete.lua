@@ -3,7 +3,7 @@
 -- no longer current, and announce the job, atomically. An import item that
 -- may only fill a missing avatar is skipped instead when its user has one;
 -- the first item of a URL lets the items waiting for it copy its avatar.
-local answer, item, first = ending_attempt()
+local answer, item, first, job = ending_attempt()
 if answer then
   return answer
 end
@@ -16,17 +16,20 @@ if skipped then
   outcome = 'skipped'
 else
   redis.call('HSET', K.job, F.status, S.completed, F.key, A.object_key, F.updated, A.now_ms)
-  redis.call('HDEL', K.job, F.error_code, F.error_message)
+  if job.error_code then
+    redis.call('HDEL', K.job, F.error_code, F.error_message)
+  end
   local stamp = tonumber(A.stamp)
-  local current = tonumber(redis.call('HGET', K.user, U.stamp) or '0')
+  local user = redis.call('HMGET', K.user, U.stamp, U.key)
+  local current = tonumber(user[1] or '0')
   if stamp > current then
-    local replaced = redis.call('HGET', K.user, U.key)
+    local replaced = user[2]
     if replaced then
       redis.call('ZADD', K.garbage, A.delete_after_ms, replaced)
     end
     redis.call('HSET', K.user, U.stamp, A.stamp, U.key, A.object_key)
     outcome = 'current'
-    hook_event(redis.call('HGET', K.job, F.callback), ET.avatar_updated,
+    hook_event(job.callback, ET.avatar_updated,
       {userId = A.user_id, jobId = A.job_id, key = A.object_key})
   elseif stamp < current then
     -- A later update is already current: this avatar never will be.

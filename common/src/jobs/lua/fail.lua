@@ -2,7 +2,7 @@
 -- jobs are indexed so that an operator can queue them again; a failed
 -- import item is listed among its import's failures instead, and the items
 -- waiting for it, the first of their URL, fail with it.
-local answer, item, first = ending_attempt()
+local answer, item, first, job = ending_attempt()
 if answer then
   return answer
 end
@@ -12,7 +12,7 @@ expire(K.job)
 if not item then
   redis.call('ZADD', K.failed, A.now_ms, A.job_id)
 end
-hook_event(redis.call('HGET', K.job, F.callback), ET.avatar_failed,
+hook_event(job.callback, ET.avatar_failed,
   {userId = A.user_id, jobId = A.job_id, error = {code = A.code, message = A.message}})
 ack(K.stream, A.entry)
 release_own_slot()

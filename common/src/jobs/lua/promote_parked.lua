@@ -9,7 +9,11 @@ for i = 1, #REST, 2 do
   local k = (i - 1) / 2 * 3
   local running, parked, next_record = REST_KEYS[k + 1], REST_KEYS[k + 2], REST_KEYS[k + 3]
   if (redis.call('LINDEX', parked, 0) or '') == head then
-    release_slot(running, parked, next_record, user_id, '')
+    if head == '' then
+      redis.call('ZREM', K.parked_users, user_id)
+    else
+      release_slot(running, parked, next_record, user_id, '', head)
+    end
   end
 end
 return {'done'}

@@ -1,11 +1,11 @@
 -- One request against a rate limit, by the generic cell rate algorithm:
 -- the bucket holds the theoretical arrival time of the next request (unix
 -- µs); a request is let in while that time is at most `burst - 1`
--- intervals ahead of now, and moves it one interval on. The clock is the
--- Redis server's, so every API process counts on the same one. Answers
--- `allowed`, or `limited` and the µs until a request would be let in.
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+-- intervals ahead of now (A.now_us, the caller's clock: API hosts kept in
+-- time by NTP agree to far less than one interval), and moves it one
+-- interval on. Answers `allowed`, or `limited` and the µs until a request
+-- would be let in.
+local now = tonumber(A.now_us)
 local interval = tonumber(A.interval_us)
 local tat = tonumber(redis.call('GET', K.bucket) or now)
 if tat < now then

@@ -2,18 +2,19 @@
 -- schedule it in the retry set. A live record is needed to rebuild it. An
 -- import item counts as queued again, or as cancelled when its import was
 -- cancelled meanwhile (it will end so when its retry is due).
-if recorded_before() then
+local job = job_fields()
+if recorded_before(job) then
   return {'recorded_before'}
 end
 if not parked_fresh() then
   return stale()
 end
-redis.call('HSET', K.job, F.status, S.retry_later, F.updated, A.now_ms, F.last_error, A.reason)
-redis.call('HINCRBY', K.job, F.retries, 1)
+redis.call('HSET', K.job, F.status, S.retry_later, F.updated, A.now_ms, F.last_error, A.reason,
+  F.retries, (tonumber(job.retries) or 0) + 1)
 redis.call('ZADD', K.retry, A.due_ms, A.job_id)
 ack(K.stream, A.entry)
 release_own_slot()
-if import_item() then
+if import_item(job) then
   local to = I.queued
   if redis.call('HGET', K.import, I.status) ~= IS.running then
     to = I.cancelled

@@ -3,14 +3,15 @@
 -- import item not begun before ends here instead when its import was
 -- cancelled, or is skipped when it may only fill a missing avatar and its
 -- user has one.
-local status = redis.call('HGET', K.job, F.status)
+local job = job_fields()
+local status = job.status
 if status ~= S.queued and status ~= S.processing then
   -- Ended (or gone) already: a stale entry, such as one taken over from a
   -- slow worker that then finished the job.
   ack(K.stream, A.entry)
   return {'ended'}
 end
-local item = import_item()
+local item = import_item(job)
 local function drop(as)
   redis.call('HSET', K.job, F.status, as, F.updated, A.now_ms)
   expire(K.job)
@@ -42,10 +43,14 @@ if item and status ~= S.processing then
     return {'skipped'}
   end
 end
+-- The running set holds each running job scored by when its lease ends;
+-- only the leases not yet ended count (a job whose worker died stops
+-- counting when its lease does). A job taken over from a silent worker
+-- (processing already) holds its place and renews its lease.
 if tonumber(A.cap) > 0 then
-  redis.call('ZREMRANGEBYSCORE', K.running, '-inf', A.now_ms)
-  local mine = redis.call('ZSCORE', K.running, A.job_id)
-  if not mine and redis.call('ZCARD', K.running) >= tonumber(A.cap) then
+  if status ~= S.processing
+    and redis.call('ZCOUNT', K.running, A.now_ms, '+inf') >= tonumber(A.cap) then
+    redis.call('ZREMRANGEBYSCORE', K.running, '-inf', A.now_ms)
     redis.call('RPUSH', K.parked, A.job_id)
     redis.call('ZADD', K.parked_users, A.now_ms, A.user_id)
     ack(K.stream, A.entry)
@@ -56,7 +61,8 @@ end
 if item and status ~= S.processing then
   import_move(I.queued, I.processing)
 end
-redis.call('HSET', K.job, F.status, S.processing, F.updated, A.now_ms, F.started_us, A.now_us)
-local attempts = redis.call('HINCRBY', K.job, F.attempts, 1)
-local fields = redis.call('HMGET', K.job, F.retries, F.retry_from, F.accepted_us)
-return {'began', attempts, tonumber(fields[1] or '0'), tonumber(fields[2]), tonumber(fields[3])}
+local attempts = (tonumber(job.attempts) or 0) + 1
+redis.call('HSET', K.job, F.status, S.processing, F.updated, A.now_ms, F.started_us, A.now_us,
+  F.attempts, attempts)
+return {'began', attempts, tonumber(job.retries) or 0, tonumber(job.retry_from),
+  tonumber(job.accepted_us)}

@@ -41,21 +41,23 @@ end
 -- The end of a running job: its slot is given back, which may move the
 -- user's oldest parked job (K.parked_next_record) back to its stream.
 local function release_own_slot()
-  release_slot(K.running, K.parked, K.parked_next_record, A.user_id, A.job_id)
+  release_slot(K.running, K.parked, K.parked_next_record, A.user_id, A.job_id, A.parked_next)
 end
 
 -- The opening of a script that ends an attempt with an outcome (complete,
 -- fail): the recorded-once guard, then the check of the lists the
 -- outcome uses. Returns the answer to give at once, if any; else nil, the
--- job's import item (or nil) and whether it is the first of its URL.
+-- job's import item (or nil), whether it is the first of its URL, and
+-- the record's `job_fields`.
 local function ending_attempt()
-  if recorded_before() then
+  local job = job_fields()
+  if recorded_before(job) then
     return {'recorded_before'}
   end
-  local item = import_item()
+  local item = import_item(job)
   local first = item and import_first(item.url)
   if not parked_fresh() or (first and not waiting_fresh()) then
     return stale()
   end
-  return nil, item, first
+  return nil, item, first, job
 end

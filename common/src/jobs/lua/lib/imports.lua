@@ -4,14 +4,13 @@
 -- those name, WAITING: the ids and record keys the caller read from
 -- K.import_after, which `waiting_fresh` checks before they are used.
 
--- The job's place in its import, from its record: `{index, user, url}`,
--- or nil for a job that is no import item.
-local function import_item()
+-- The job's place in its import, from its record's `job_fields`:
+-- `{index, user, url}`, or nil for a job that is no import item.
+local function import_item(job)
   if A.import_id == '' then
     return nil
   end
-  local f = redis.call('HMGET', K.job, F.index, F.user, F.url)
-  return {index = f[1], user = f[2], url = f[3]}
+  return {index = job.index, user = job.user, url = job.url}
 end
 
 -- Whether the job is the first item of `url` in its import, the one the

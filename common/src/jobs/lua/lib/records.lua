@@ -31,12 +31,23 @@ local function expire(key)
   end
 end
 
+-- The fields of the job's record (K.job) the transitions read, in one
+-- call: `{status, callback, error_code, index, user, url, attempts,
+-- retries, retry_from, accepted_us}`, each nil where the record has none.
+local function job_fields()
+  local f = redis.call('HMGET', K.job, F.status, F.callback, F.error_code, F.index, F.user,
+    F.url, F.attempts, F.retries, F.retry_from, F.accepted_us)
+  return {status = f[1], callback = f[2], error_code = f[3], index = f[4], user = f[5],
+    url = f[6], attempts = f[7], retries = f[8], retry_from = f[9], accepted_us = f[10]}
+end
+
 -- The recorded-once guard of the transitions that end an attempt: when the
--- job is no longer processing (a retried call whose first answer was lost,
--- or a worker that finished a job another had taken over), its entry is
--- acknowledged and nothing else is done. Returns whether that was so.
-local function recorded_before()
-  if redis.call('HGET', K.job, F.status) == S.processing then
+-- job (its `job_fields`) is no longer processing (a retried call whose
+-- first answer was lost, or a worker that finished a job another had
+-- taken over), its entry is acknowledged and nothing else is done.
+-- Returns whether that was so.
+local function recorded_before(job)
+  if job.status == S.processing then
     return false
   end
   ack(K.stream, A.entry)
