@@ -479,6 +479,16 @@ impl TestApp {
             .expect("request failed")
     }
 
+    /// `DELETE /imports/{id}` as an admin: cancels the import.
+    pub async fn cancel_import(&self, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/public/imports/{id}")))
+            .bearer_auth(self.admin_token("importer"))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
     /// `GET /imports/{id}{rest}` as an admin, read as JSON.
     pub async fn get_import(&self, id: &str, rest: &str) -> Value {
         self.client

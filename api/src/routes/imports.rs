@@ -27,8 +27,9 @@ use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Items accepted in one round trip to Redis.
-const BATCH: usize = 500;
+/// Items accepted in one round trip to Redis: one script, kept short so
+/// that Redis serves others between batches.
+const BATCH: usize = avatar_common::jobs::ITEM_BATCH;
 
 /// The longest line of an NDJSON body; a longer one is a failed item.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;

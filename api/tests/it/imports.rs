@@ -331,13 +331,7 @@ async fn a_cancelled_import_starts_nothing_more_and_its_counts_still_add_up() {
     )
     .await;
 
-    let response = app
-        .client
-        .delete(app.url(&format!("/api/public/imports/{id}")))
-        .bearer_auth(app.admin_token("importer"))
-        .send()
-        .await
-        .expect("request failed");
+    let response = app.cancel_import(&id).await;
     assert_eq!(response.status(), StatusCode::OK);
     let cancelled = add_up(response.json().await.expect("json"));
     assert_eq!(cancelled["status"], "cancelled");

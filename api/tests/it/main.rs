@@ -14,6 +14,7 @@ mod hostile_images;
 mod hostile_requests;
 mod idempotency;
 mod import_command;
+mod import_scale;
 mod imports;
 mod jobs;
 mod lanes;

@@ -30,6 +30,9 @@ fields! {
         /// import cannot end before its last item is known.
         OPEN = "open",
         CALLBACK = "callback",
+        /// For a cancelled import, the last stream entry its drain has
+        /// read (see `import_cancel_scan.lua`).
+        CANCEL_CURSOR = "cancel_cursor",
     }
 }
 

@@ -18,7 +18,9 @@
 //! Two keys of a transition name records by id in lists: the head of the
 //! user's parked list (moved back to its stream when the job's slot is
 //! released) and the items waiting behind the job's URL in its import
-//! (released, failed or cancelled with it). The caller cannot know those
+//! (released, failed or cancelled with it, the first
+//! [`ITEM_BATCH`](super::ITEM_BATCH) of them in the transition and the
+//! rest by the drain, see `import_drain.lua`). The caller cannot know those
 //! ids before the script runs, so it builds the context from the lists as
 //! it last saw them (empty at first), and a script that finds a list
 //! changed does nothing and answers `stale` with the lists as they are; the
@@ -116,6 +118,8 @@ lead! {
             import_failures,
             import_urls,
             import_after,
+            /// The work left for batches (see [`Keys::drain`]).
+            drain,
             /// The webhook deliveries.
             hook_seq,
             hook_due,
@@ -149,8 +153,9 @@ lead! {
             parked_next: String,
         }
         trail {
-            /// The items waiting behind the job's URL, as last read: their
-            /// ids and their records' keys.
+            /// The first [`ITEM_BATCH`](super::ITEM_BATCH) items waiting
+            /// behind the job's URL, as last read: their ids and their
+            /// records' keys.
             waiting
         }
     }
@@ -164,6 +169,7 @@ lead! {
             import,
             import_failures,
             import_urls,
+            drain,
             hook_seq,
             hook_due,
             hook_pending,
@@ -193,6 +199,7 @@ impl ImportContext {
             import: keys.import(id),
             import_failures: keys.import_failures(id),
             import_urls: keys.import_urls(id),
+            drain: keys.drain(),
             hook_seq: keys.hook_seq(),
             hook_due: keys.hook_due(),
             hook_pending: keys.hook_pending(),
@@ -257,6 +264,7 @@ impl Context {
             import_failures,
             import_urls,
             import_after,
+            drain: keys.drain(),
             hook_seq: keys.hook_seq(),
             hook_due: keys.hook_due(),
             hook_pending: keys.hook_pending(),

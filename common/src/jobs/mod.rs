@@ -79,5 +79,11 @@ mod status;
 pub use decision::{Attempt, RetryRules, Started, Transition};
 pub use job::{FailureCode, Job, JobFailure, JobSource};
 pub use lane::Lane;
+
+/// Most of an import's items one script ends or releases: the items
+/// waiting behind a URL, and a cancelled import's stream entries, are
+/// handled this many at a time, so that no script keeps Redis from
+/// serving others for long, whatever an import holds.
+pub const ITEM_BATCH: usize = 32;
 pub use record::JobRecord;
 pub use status::JobStatus;

@@ -203,6 +203,18 @@ impl FromRedisValue for RateOutcome {
 }
 
 outcomes! {
+    /// What `import_drain.lua` and `import_cancel_scan.lua` did.
+    DrainOutcome {
+        /// The batch was handled; more is left.
+        More = "more",
+        /// The batch was handled and nothing is left.
+        Done = "done",
+        /// The list was not as read: nothing was done.
+        Stale = "stale",
+    }
+}
+
+outcomes! {
     /// What `import_cancel.lua` did.
     CancelOutcome {
         Cancelled = "cancelled",

@@ -7,6 +7,8 @@
 //!
 //! Every script runs with this prelude before its own text:
 //!
+//! - `BATCH`: [`super::ITEM_BATCH`], the most of an import's items one
+//!   script ends or releases;
 //! - `K.<key>` and `A.<arg>`: its keys and arguments by name, the
 //!   context's first for a transition; `REST_KEYS` and `REST`: the keys
 //!   and arguments after those, for the scripts that take lists; `WAITING`:
@@ -38,7 +40,7 @@ use redis::aio::ConnectionLike;
 use super::JobStatus;
 use super::context::{Context, ImportContext, Lead};
 use super::outcome::{
-    Answer, CancelOutcome, CompleteOutcome, EnqueueOutcome, FailOutcome, HookOutcome,
+    Answer, CancelOutcome, CompleteOutcome, DrainOutcome, EnqueueOutcome, FailOutcome, HookOutcome,
     PermitOutcome, PromoteOutcome, RateOutcome, RetryOutcome, StartOutcome,
 };
 use super::record::{entry_field, field, user_field};
@@ -78,6 +80,7 @@ fn prelude(keys: &[&str], args: &[&str], waiting: bool) -> String {
         "local REST = {{}}\nfor i = {}, #ARGV do REST[#REST + 1] = ARGV[i] end\n",
         args.len() + 1
     );
+    lua += &format!("local BATCH = {}\n", super::ITEM_BATCH);
     lua += "local WAITING = {}\n";
     if waiting {
         lua += "for i, id in ipairs(REST) do WAITING[i] = {id = id, record = REST_KEYS[i]} end\n";
@@ -397,6 +400,51 @@ script! {
     ImportCancel("lua/import_cancel.lua", lead = ImportContext) -> CancelOutcome {
         keys {}
         args {}
+    }
+}
+
+script! {
+    /// Releases, fails or cancels one batch of the items waiting behind
+    /// `url` in an import (see `import_drain.lua`).
+    ImportDrain<'a>("lua/import_drain.lua", lead = ImportContext) -> DrainOutcome {
+        keys { import_after: &'a str, stream: &'a str }
+        args {
+            url: &'a str,
+            /// The work's member of the drain set.
+            member: &'a str,
+        }
+        rest_keys {
+            /// The records of the items, in the order of `ids`.
+            records: &'a [String]
+        }
+        rest {
+            /// The ids at the head of the list, as read.
+            ids: &'a [String]
+        }
+    }
+}
+
+script! {
+    /// Deletes one batch of a cancelled import's stream entries (see
+    /// `import_cancel_scan.lua`).
+    ImportCancelScan<'a>("lua/import_cancel_scan.lua", lead = ImportContext) -> DrainOutcome {
+        keys { stream: &'a str }
+        args {
+            import_id: &'a str,
+            member: &'a str,
+            /// The last entry read.
+            cursor: &'a str,
+            /// "1" when the read reached the end of the stream.
+            done: &'a str,
+        }
+        rest_keys {
+            /// The records of the import's items read.
+            records: &'a [String]
+        }
+        rest {
+            /// Three per item: its entry, job id and URL.
+            items: &'a [String]
+        }
     }
 }
 

@@ -4,14 +4,19 @@
 use std::collections::HashMap;
 
 use redis::AsyncCommands;
+use redis::streams::{StreamInfoGroupsReply, StreamRangeReply};
 
+use super::keys::CONSUMER_GROUP;
 use super::store::{now_ms, now_us};
 use super::{JobQueue, QueueError};
 use crate::imports::{ImportFailure, ImportItem, ImportMode, ImportRecord, field};
 use crate::jobs::context::ImportContext;
 use crate::jobs::outcome::CancelOutcome;
-use crate::jobs::scripts::{ImportCancel, ImportItems, ImportSeal, LeadScript};
-use crate::jobs::{JobSource, Lane};
+use crate::jobs::record::entry_field;
+use crate::jobs::scripts::{
+    ImportCancel, ImportCancelScan, ImportDrain, ImportItems, ImportSeal, LeadScript,
+};
+use crate::jobs::{ITEM_BATCH, JobSource, Lane};
 use crate::{ImportId, Job, JobId, ObjectKey, SourceUrl, UserId};
 
 /// One item of an import, as the API read it.
@@ -151,6 +156,7 @@ impl JobQueue {
         let outcome = ImportCancel {}
             .invoke(&self.import_context(id), &mut self.connection())
             .await?;
+        self.drain_due().notify_one();
         Ok(outcome == CancelOutcome::Cancelled)
     }
 
@@ -162,6 +168,123 @@ impl JobQueue {
             self.record_ttl().as_secs(),
             self.hook_url(),
         )
+    }
+
+    /// Does up to `batches` batches of the work the import scripts left
+    /// to the drain (see [`Keys::drain`](super::Keys::drain)), oldest first; returns how many
+    /// it did. Each batch is one script over at most [`ITEM_BATCH`] items,
+    /// so Redis serves others between them; several workers draining at
+    /// once is safe, a batch whose list changed meanwhile doing nothing.
+    pub async fn drain_imports(&self, batches: usize) -> Result<usize, QueueError> {
+        let mut done = 0;
+        while done < batches {
+            let mut conn = self.connection();
+            let oldest: Vec<String> = conn.zrange(self.keys().drain(), 0, 0).await?;
+            let Some(member) = oldest.into_iter().next() else {
+                break;
+            };
+            let mut parts = member.splitn(3, '\n');
+            let (kind, id, url) = (parts.next(), parts.next(), parts.next());
+            match (kind, id.and_then(|id| id.parse::<ImportId>().ok()), url) {
+                (Some("after"), Some(id), Some(url)) => self.drain_after(&id, url, &member).await?,
+                (Some("cancel"), Some(id), None) => self.drain_cancel(&id, &member).await?,
+                _ => {
+                    tracing::error!(%member, "dropping unreadable import work");
+                    let _: i64 = conn.zrem(self.keys().drain(), &member).await?;
+                }
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// One batch of the items waiting behind `url` in import `id`.
+    async fn drain_after(&self, id: &ImportId, url: &str, member: &str) -> Result<(), QueueError> {
+        let keys = self.keys();
+        let after = keys.import_after(id, url);
+        let mut conn = self.connection();
+        let ids: Vec<String> = conn.lrange(&after, 0, ITEM_BATCH as isize - 1).await?;
+        let records = ids
+            .iter()
+            .map(|job| {
+                job.parse::<JobId>()
+                    .map(|job| keys.job(&job))
+                    .map_err(|e| QueueError::Corrupt(format!("a waiting item's id: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let outcome = ImportDrain {
+            import_after: &after,
+            stream: &keys.stream(Lane::Bulk),
+            url,
+            member,
+            records: &records,
+            ids: &ids,
+        }
+        .invoke(&self.import_context(id), &mut conn)
+        .await?;
+        tracing::debug!(import_id = %id, items = ids.len(), ?outcome, "drained items waiting behind a URL");
+        Ok(())
+    }
+
+    /// One batch of the cancelled import `id`'s entries in the bulk
+    /// stream: read past its cursor and past the entries already
+    /// delivered to a worker.
+    async fn drain_cancel(&self, id: &ImportId, member: &str) -> Result<(), QueueError> {
+        let keys = self.keys();
+        let stream = keys.stream(Lane::Bulk);
+        let mut conn = self.connection();
+        let cursor: Option<String> = conn.hget(keys.import(id), field::CANCEL_CURSOR).await?;
+        let groups: StreamInfoGroupsReply = conn.xinfo_groups(&stream).await?;
+        let delivered = groups
+            .groups
+            .into_iter()
+            .find(|g| g.name == CONSUMER_GROUP)
+            .map(|g| g.last_delivered_id);
+        let start = [cursor, delivered]
+            .into_iter()
+            .flatten()
+            .max_by_key(|entry| entry_order(entry))
+            .unwrap_or_else(|| "0-0".to_owned());
+        let read: StreamRangeReply = conn
+            .xrange_count(&stream, format!("({start}"), "+", ITEM_BATCH)
+            .await?;
+        let (mut records, mut items) = (Vec::new(), Vec::new());
+        for entry in &read.ids {
+            let job = entry
+                .get::<String>(entry_field::JOB)
+                .and_then(|json| serde_json::from_str::<Job>(&json).ok());
+            let Some(job) = job else { continue };
+            let (Some(item), JobSource::Url { url }) = (&job.import, &job.source) else {
+                continue;
+            };
+            if item.id != *id {
+                continue;
+            }
+            records.push(keys.job(&job.id));
+            items.extend([
+                entry.id.clone(),
+                job.id.to_string(),
+                url.as_url().as_str().to_owned(),
+            ]);
+        }
+        let cursor = read.ids.last().map_or(start, |entry| entry.id.clone());
+        let outcome = ImportCancelScan {
+            stream: &stream,
+            import_id: &id.to_string(),
+            member,
+            cursor: &cursor,
+            done: if read.ids.len() < ITEM_BATCH {
+                "1"
+            } else {
+                "0"
+            },
+            records: &records,
+            items: &items,
+        }
+        .invoke(&self.import_context(id), &mut conn)
+        .await?;
+        tracing::debug!(import_id = %id, read = read.ids.len(), deleted = records.len(), ?outcome, "drained a cancelled import's entries");
+        Ok(())
     }
 
     /// The record of import `id`, if it exists.
@@ -221,4 +344,10 @@ impl JobQueue {
             .and_then(|value| value.strip_prefix('=').map(str::to_owned))
             .and_then(|key| ObjectKey::try_from(key).ok()))
     }
+}
+
+/// The order of stream entry ids (`ms-seq`); an unreadable one sorts first.
+fn entry_order(entry: &str) -> (u64, u64) {
+    let (ms, seq) = entry.split_once('-').unwrap_or((entry, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }

@@ -94,6 +94,26 @@ impl Keys {
         self.key(format_args!("import:{id}:after:{url}"))
     }
 
+    /// The work left over by scripts that end an import's items in
+    /// batches, scored by when it was listed: a URL's waiting items still
+    /// to release, fail or cancel ([`Self::drain_after`]), and a cancelled
+    /// import's stream entries still to delete ([`Self::drain_cancel`]).
+    pub fn drain(&self) -> String {
+        self.key(format_args!("import-drain"))
+    }
+
+    /// The member of [`Self::drain`] for the items of import `id` waiting
+    /// behind `url`.
+    pub fn drain_after(id: &ImportId, url: &str) -> String {
+        format!("after\n{id}\n{url}")
+    }
+
+    /// The member of [`Self::drain`] for the stream entries of the
+    /// cancelled import `id`.
+    pub fn drain_cancel(id: &ImportId) -> String {
+        format!("cancel\n{id}")
+    }
+
     /// The last webhook delivery number.
     pub fn hook_seq(&self) -> String {
         self.key(format_args!("hook:seq"))

@@ -93,6 +93,8 @@ pub struct JobQueue {
     wait_replicas: u32,
     /// Notified when a retry this process scheduled comes due.
     retry_due: Arc<Notify>,
+    /// Notified when this process left work to the import drain.
+    drain_due: Arc<Notify>,
 }
 
 impl JobQueue {
@@ -107,6 +109,7 @@ impl JobQueue {
             hook_url: String::new(),
             wait_replicas: 0,
             retry_due: Arc::new(Notify::new()),
+            drain_due: Arc::new(Notify::new()),
         }
     }
 
@@ -167,6 +170,13 @@ impl JobQueue {
     /// it is put back on the stream then rather than at the next look.
     pub fn retry_due(&self) -> &Notify {
         &self.retry_due
+    }
+
+    /// Notified when this process left work to the import drain (see
+    /// [`Self::drain_imports`]), so that it is done at once rather than at
+    /// the next look.
+    pub fn drain_due(&self) -> &Notify {
+        &self.drain_due
     }
 
     /// Notifies [`Self::retry_due`] `delay` from now.

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::store::now_us;
 use super::{JobQueue, QueueError, Start};
-use crate::jobs::Started;
 use crate::jobs::context::{self, Context};
 use crate::jobs::outcome::{Answer, CompleteOutcome, StartOutcome};
 use crate::jobs::scripts::{Complete, Fail, LeadScript, RetryLater, Start as StartScript};
+use crate::jobs::{ITEM_BATCH, Started};
 use crate::{Job, JobFailure, JobId, ObjectKey};
 
 /// How many times a transition is run again because the lists its context
@@ -42,7 +42,13 @@ impl JobQueue {
                 &waiting,
             );
             match script.invoke(&context, &mut self.connection()).await? {
-                Answer::Done(outcome) => return Ok(outcome),
+                Answer::Done(outcome) => {
+                    // A full batch of waiting items may have left more.
+                    if waiting.len() >= ITEM_BATCH {
+                        self.drain_due().notify_one();
+                    }
+                    return Ok(outcome);
+                }
                 Answer::Stale {
                     parked_next: head,
                     waiting: ids,

@@ -1,8 +1,10 @@
 //! Background upkeep every worker process does while its pool runs, one
 //! loop on three clocks: putting due retries back on the stream, and the
 //! parked jobs of users whose running jobs' leases ran out (here),
-//! deleting superseded avatars ([`garbage`]) and setting the queue-depth
-//! gauges, and sweeping staged uploads left behind ([`staging`]). Several
+//! deleting superseded avatars ([`garbage`]), and sweeping staged uploads
+//! left behind ([`staging`]); and beside it the import drain, which ends
+//! or releases, a batch at a time, the import items that scripts left to
+//! it. Several
 //! processes doing it at once is safe: each retry moves once, and deletes
 //! are idempotent.
 
@@ -33,6 +35,7 @@ pub async fn run(
     sweep: StagingSweep,
     shutdown: CancellationToken,
 ) {
+    let draining = tokio::spawn(drain(queue.clone()));
     let mut retry_ticks = tokio::time::interval(RETRY_TICK);
     let mut garbage_ticks = tokio::time::interval(GARBAGE_TICK);
     let mut sweep_ticks = tokio::time::interval(sweep.interval);
@@ -41,7 +44,10 @@ pub async fn run(
     }
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                draining.abort();
+                return;
+            }
             _ = retry_ticks.tick() => {
                 promote(&queue).await;
             }
@@ -50,6 +56,30 @@ pub async fn run(
             }
             _ = garbage_ticks.tick() => garbage::collect(&queue, &storage).await,
             _ = sweep_ticks.tick() => staging::sweep(&queue, &storage, sweep.retention).await,
+        }
+    }
+}
+
+/// Does the work the import scripts left to the drain, whenever this
+/// process left some and every [`RETRY_TICK`] (another may have), a batch
+/// at a time until none is left.
+async fn drain(queue: JobQueue) {
+    let mut ticks = tokio::time::interval(RETRY_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = queue.drain_due().notified() => {}
+        }
+        loop {
+            match queue.drain_imports(BATCH).await {
+                Ok(done) if done < BATCH => break,
+                Ok(_) => tokio::task::yield_now().await,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot drain imports now");
+                    break;
+                }
+            }
         }
     }
 }

@@ -42,8 +42,7 @@ release_own_slot()
 if item then
   import_move(I.processing, skipped and I.skipped or I.completed)
   if first then
-    redis.call('HSET', K.import_urls, item.url, '=' .. A.object_key)
-    import_release_after()
+    import_release_after(item.url, A.object_key)
   end
   import_settle()
 end

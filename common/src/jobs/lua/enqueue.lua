@@ -8,9 +8,10 @@ if A.idempotency_key ~= '' then
   redis.call('SET', K.idempotency, A.job_id, 'EX', A.idempotency_ttl_secs)
 end
 local stamp = next_stamp(K.user)
-record_queued(K.job, A.job_id, A.user_id, stamp, A.job_json, K.stream)
+local extra = nil
 if A.callback_url ~= '' then
-  redis.call('HSET', K.job, F.callback, A.callback_url)
+  extra = {F.callback, A.callback_url}
 end
+record_queued(K.job, A.job_id, A.user_id, stamp, A.job_json, K.stream, extra)
 add_entry(K.stream, A.job_json, stamp)
 return {'accepted', stamp}

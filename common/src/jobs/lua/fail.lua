@@ -20,7 +20,6 @@ if item then
   import_move(I.processing, I.failed)
   import_failure(item.index, item.user, item.url, A.code, A.message)
   if first then
-    redis.call('HDEL', K.import_urls, item.url)
     -- Once cancelled, they were counted as cancelled already.
     local as = S.failed
     if redis.call('HGET', K.import, I.status) ~= IS.running then

@@ -7,6 +7,9 @@ if redis.call('HGET', K.import, I.status) == IS.running then
   local queued = tonumber(redis.call('HGET', K.import, I.queued))
   redis.call('HSET', K.import, I.queued, 0, I.status, IS.cancelled, I.updated, A.now_ms)
   redis.call('HINCRBY', K.import, I.cancelled, queued)
+  -- Its entries left in the stream are deleted by the drain, a batch at
+  -- a time.
+  redis.call('ZADD', K.drain, 'NX', A.now_ms, 'cancel\n' .. redis.call('HGET', K.import, I.id))
 end
 import_settle()
 return {'cancelled'}

@@ -20,8 +20,8 @@ for i = invalid * 2 + 1, #REST, 5 do
   local k = jobs * 3
   local user, record, after = REST_KEYS[k + 1], REST_KEYS[k + 2], REST_KEYS[k + 3]
   local stamp = next_stamp(user)
-  record_queued(record, job_id, user_id, stamp, job_json, K.stream)
-  redis.call('HSET', record, F.import, A.import_id, F.index, index, F.url, url)
+  record_queued(record, job_id, user_id, stamp, job_json, K.stream,
+    {F.import, A.import_id, F.index, index, F.url, url})
   local first = redis.call('HGET', K.urls, url)
   if not first then
     redis.call('HSET', K.urls, url, job_id)

@@ -12,9 +12,10 @@ local function parked_fresh()
   return (redis.call('LINDEX', K.parked, 0) or '') == A.parked_next
 end
 
--- Whether the items waiting behind the job's URL are those of WAITING.
+-- Whether the first BATCH items waiting behind the job's URL are those of
+-- WAITING.
 local function waiting_fresh()
-  local ids = redis.call('LRANGE', K.import_after, 0, -1)
+  local ids = redis.call('LRANGE', K.import_after, 0, BATCH - 1)
   if #ids ~= #WAITING then
     return false
   end
@@ -27,11 +28,12 @@ local function waiting_fresh()
 end
 
 -- The answer of a script whose lists changed: `stale`, the head of the
--- parked list ('' for none) and the ids waiting behind the job's URL.
+-- parked list ('' for none) and the first BATCH ids waiting behind the
+-- job's URL.
 local function stale()
   local answer = {'stale', redis.call('LINDEX', K.parked, 0) or ''}
   if A.import_id ~= '' then
-    for _, id in ipairs(redis.call('LRANGE', K.import_after, 0, -1)) do
+    for _, id in ipairs(redis.call('LRANGE', K.import_after, 0, BATCH - 1)) do
       answer[#answer + 1] = id
     end
   end

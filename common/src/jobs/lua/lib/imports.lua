@@ -53,33 +53,84 @@ local function import_settle()
   end
 end
 
--- Sends the items waiting for the job to K.stream, rebuilt from their
--- records: the first of their URL has stored its avatar.
-local function import_release_after()
+-- The items waiting behind a URL are handled BATCH at a time: a
+-- transition of the URL's first item ends or releases those of WAITING
+-- (the list's head), and lists the rest in K.drain, where the workers'
+-- drain (import_drain.lua) takes them a batch at a time.
+
+-- Sends the WAITING items to K.stream, rebuilt from their records: the
+-- first of their URL has stored its avatar.
+local function import_release_waiting()
   for _, item in ipairs(WAITING) do
     add_entry_of(item.record, K.stream)
   end
-  redis.call('DEL', K.import_after)
 end
 
--- Ends the items waiting for the job as `status`: failed, with `code`
--- and `message`, recorded for the operator's URL as `avatar.failed`; or
--- cancelled. A failed one moves from the queued count; a cancelled one
--- was counted by the cancel.
-local function import_end_after(url, status, code, message)
+-- Ends the WAITING items as `status`: failed, with `code` and `message`,
+-- recorded for the operator's URL as `avatar.failed`; or cancelled. The
+-- failed ones move from the queued count; cancelled ones were counted by
+-- the cancel. Each command that can take them all is called once.
+local function import_end_waiting(url, status, code, message)
+  local failures, events = {}, {}
   for _, item in ipairs(WAITING) do
     local f = redis.call('HMGET', item.record, F.index, F.user)
-    redis.call('HSET', item.record, F.status, status, F.updated, A.now_ms)
     if status == S.failed then
-      redis.call('HSET', item.record, F.error_code, code, F.error_message, message)
-      import_failure(f[1], f[2], url, code, message)
-      import_move(I.queued, I.failed)
-      hook_add(A.hook_url, 'operator', ET.avatar_failed,
-        {userId = f[2], jobId = item.id, error = {code = code, message = message}})
+      redis.call('HSET', item.record, F.status, status, F.updated, A.now_ms,
+        F.error_code, code, F.error_message, message)
+      failures[#failures + 1] = f[1]
+      failures[#failures + 1] = cjson.encode({index = tonumber(f[1]), userId = f[2],
+        avatarUrl = url, error = {code = code, message = message}})
+      events[#events + 1] = {userId = f[2], jobId = item.id,
+        error = {code = code, message = message}}
+    else
+      redis.call('HSET', item.record, F.status, status, F.updated, A.now_ms)
     end
     expire(item.record)
   end
-  redis.call('DEL', K.import_after)
+  if #events > 0 then
+    redis.call('ZADD', K.import_failures, unpack(failures))
+    redis.call('HINCRBY', K.import, I.queued, -#events)
+    redis.call('HINCRBY', K.import, I.failed, #events)
+    redis.call('HSET', K.import, I.updated, A.now_ms)
+    hook_add_all(A.hook_url, 'operator', ET.avatar_failed, events)
+  end
+end
+
+-- Takes the WAITING items, handled, off the head of the list behind
+-- `url`; when items are left there, lists them in K.drain. Returns whether
+-- any are left.
+local function import_after_done(url)
+  if #WAITING > 0 then
+    redis.call('LTRIM', K.import_after, #WAITING, -1)
+  end
+  if redis.call('EXISTS', K.import_after) == 0 then
+    return false
+  end
+  redis.call('ZADD', K.drain, 'NX', A.now_ms, 'after\n' .. A.import_id .. '\n' .. url)
+  return true
+end
+
+-- The first item of `url` stored its avatar `key`: the items of the
+-- import that name `url` from now on copy it, and those waiting for it
+-- go to K.stream.
+local function import_release_after(url, key)
+  redis.call('HSET', K.import_urls, url, '=' .. key)
+  import_release_waiting()
+  import_after_done(url)
+end
+
+-- The first item of `url` failed for good, with `code` and `message`, or
+-- was cancelled (`status`): the items waiting for it end so. While some
+-- are left for the drain, the URL's entry in K.import_urls holds the
+-- failure (`!` and its JSON), so that items naming the URL meanwhile wait
+-- and end with them; then the URL is forgotten.
+local function import_end_after(url, status, code, message)
+  import_end_waiting(url, status, code, message)
+  if import_after_done(url) then
+    redis.call('HSET', K.import_urls, url, '!' .. cjson.encode({code = code, message = message}))
+  else
+    redis.call('HDEL', K.import_urls, url)
+  end
 end
 
 -- The first item of `url` (the job) will not store an avatar: the next

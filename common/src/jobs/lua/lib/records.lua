@@ -15,12 +15,14 @@ local function next_stamp(user)
   return stamp
 end
 
--- Records a job accepted now as queued under `record`, waiting in `stream`.
-local function record_queued(record, job_id, user_id, stamp, job_json, stream)
+-- Records a job accepted now as queued under `record`, waiting in `stream`,
+-- with the `extra` fields and values given (a list), if any.
+local function record_queued(record, job_id, user_id, stamp, job_json, stream, extra)
   redis.call('HSET', record,
     F.id, job_id, F.user, user_id, F.status, S.queued, F.stamp, stamp,
     F.created, A.now_ms, F.updated, A.now_ms, F.accepted_us, A.now_us,
-    F.attempts, 0, F.retry_from, A.now_ms, F.job, job_json, F.stream, stream)
+    F.attempts, 0, F.retry_from, A.now_ms, F.job, job_json, F.stream, stream,
+    unpack(extra or {}))
 end
 
 -- Gives `key` the lifetime of an ended record: A.record_ttl_secs, or for
