@@ -27,6 +27,19 @@ pub const REQUESTS: &str = "avatar_http_requests_total";
 /// Seconds to answer an HTTP request, by `route` and `method`.
 pub const REQUEST_DURATION: &str = "avatar_http_request_duration_seconds";
 
+/// Seconds each stage of a job took, by `stage`: `fetch` (a URL source,
+/// its host's permit included), `read` (a staged upload), `decode`,
+/// `resize` (turning upright and converting colours included), `encode`,
+/// `store`.
+pub const JOB_STAGE: &str = "avatar_job_stage_seconds";
+/// The conversion slots of a worker process.
+pub const JOB_SLOTS: &str = "avatar_job_slots";
+/// The conversion slots converting now.
+pub const JOB_SLOTS_BUSY: &str = "avatar_job_slots_busy";
+/// 1 when the process's last use of Redis worked (a worker's read of the
+/// job streams; the API's reading of the queue gauges), 0 when it failed.
+pub const REDIS_UP: &str = "avatar_redis_up";
+
 /// Converter processes replaced, by `reason`: `timed_out`, `out_of_memory`,
 /// `crashed` (each failing its job), `recycled` (grown past its mark).
 pub const CONVERTER_RESTARTS: &str = "avatar_converter_restarts_total";
@@ -65,6 +78,26 @@ pub fn job_ended(outcome: &'static str, code: Option<&'static str>, took: Durati
     metrics::histogram!(JOB_DURATION, "outcome" => outcome).record(took.as_secs_f64());
 }
 
+/// Records how long one stage of a job took (see [`JOB_STAGE`]).
+pub fn stage(stage: &'static str, took: Duration) {
+    metrics::histogram!(JOB_STAGE, "stage" => stage).record(took.as_secs_f64());
+}
+
+/// Counts `count` more conversion slots in this process.
+pub fn slots_added(count: usize) {
+    metrics::gauge!(JOB_SLOTS).increment(count as f64);
+}
+
+/// Counts a conversion slot taken (`true`) or given back.
+pub fn slot_busy(taken: bool) {
+    metrics::gauge!(JOB_SLOTS_BUSY).increment(if taken { 1.0 } else { -1.0 });
+}
+
+/// Records whether the last use of Redis worked.
+pub fn redis_up(up: bool) {
+    metrics::gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+}
+
 /// Records one webhook delivery attempt.
 pub fn webhook_attempt(event: &'static str, outcome: &'static str) {
     metrics::counter!(WEBHOOK_DELIVERIES, "type" => event, "outcome" => outcome).increment(1);
@@ -91,7 +124,9 @@ pub fn job_waited(lane: crate::jobs::Lane, waited: Duration) {
 /// oldest entry; a value Redis cannot give now keeps its last one.
 pub async fn report_queue_depths(queue: &crate::queue::JobQueue) {
     for lane in crate::jobs::Lane::ALL {
-        if let Ok(depth) = queue.depth(lane).await {
+        let depth = queue.depth(lane).await;
+        redis_up(depth.is_ok());
+        if let Ok(depth) = depth {
             metrics::gauge!(QUEUE_DEPTH, "lane" => lane.as_str()).set(depth as f64);
         }
         if let Ok(oldest) = queue.oldest_waiting(lane).await {

@@ -1,5 +1,7 @@
-//! The result of a conversion: the JPEG bytes and what describes them.
-//! How they are made belongs to `convert`.
+//! The result of a conversion: the JPEG bytes, what describes them and
+//! how long making them took. How they are made belongs to `convert`.
+
+use std::time::Duration;
 
 /// A finished avatar: a square, progressive, metadata-free sRGB JPEG.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,4 +12,18 @@ pub struct Avatar {
     pub side: u32,
     /// The format the source was recognised as, e.g. `"jpeg"` or `"png"`.
     pub source_format: &'static str,
+    /// How long each stage took.
+    pub stages: Stages,
+}
+
+/// How long the stages of one conversion took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stages {
+    /// Reading the header and decoding the pixels the avatar needs.
+    pub decode: Duration,
+    /// Scaling to the avatar's side, turning upright and converting the
+    /// colours to sRGB.
+    pub resize: Duration,
+    /// Encoding the JPEG.
+    pub encode: Duration,
 }

@@ -3,6 +3,7 @@
 //! orders them and keeps a panic in any of them from reaching the caller.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
 
 use crate::colour::rgb_to_srgb;
 use crate::decode::decode;
@@ -10,7 +11,7 @@ use crate::encode::encode;
 use crate::format::SourceFormat;
 use crate::orient::upright;
 use crate::resize::resize;
-use crate::{Avatar, Options, PipelineError};
+use crate::{Avatar, Options, PipelineError, Stages};
 
 /// Turns uploaded image bytes into a square avatar JPEG.
 ///
@@ -39,7 +40,9 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
         return Err(PipelineError::Empty);
     }
     let format = SourceFormat::detect(bytes).ok_or(PipelineError::UnsupportedFormat)?;
+    let started = Instant::now();
     let frame = decode(bytes, format, options)?;
+    let decoded = Instant::now();
     // The centre square of the stored image is the centre square of the
     // upright one, so cropping and scaling come first and turning the image
     // upright and converting its colours touch only the small result.
@@ -49,11 +52,17 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
     if let Some(profile) = &frame.icc {
         rgb_to_srgb(&mut pixels, profile);
     }
+    let resized = Instant::now();
     let jpeg = encode(&pixels, options.quality)?;
     Ok(Avatar {
         jpeg,
         side: square.side,
         source_format: format.name(),
+        stages: Stages {
+            decode: decoded - started,
+            resize: resized - decoded,
+            encode: resized.elapsed(),
+        },
     })
 }
 

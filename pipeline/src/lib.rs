@@ -50,7 +50,7 @@ mod webp;
 #[cfg(test)]
 mod fixtures;
 
-pub use avatar::Avatar;
+pub use avatar::{Avatar, Stages};
 pub use convert::convert;
 pub use cost::TimeBudget;
 pub use error::PipelineError;

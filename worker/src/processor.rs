@@ -7,11 +7,12 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apalis::prelude::Data;
 use avatar_common::backoff::retry_quickly;
 use avatar_common::jobs::{Attempt, FailureCode, Lane, RetryRules, Transition};
+use avatar_common::metrics;
 use avatar_common::queue::{Claim, JobQueue, QueueError, now_ms};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{Job, JobFailure, JobSource, ObjectKey, SourceUrl};
@@ -73,9 +74,13 @@ impl Processor {
 
     async fn attempt(&self, claim: &Claim) -> Attempt {
         let job = &claim.job;
+        let began = Instant::now();
         let source = match &job.source {
             JobSource::Staged { key } => match retry_quickly(|| self.storage.get(key)).await {
-                Ok(bytes) => bytes,
+                Ok(bytes) => {
+                    metrics::stage("read", began.elapsed());
+                    bytes
+                }
                 Err(StorageError::NotFound(_)) => {
                     return Attempt::Rejected(JobFailure::new(
                         FailureCode::ImageRejected,
@@ -89,7 +94,10 @@ impl Processor {
                     return copied;
                 }
                 match self.fetch(url).await {
-                    Ok(bytes) => bytes,
+                    Ok(bytes) => {
+                        metrics::stage("fetch", began.elapsed());
+                        bytes
+                    }
                     Err(Fetched::NoPermit(e)) => {
                         return Attempt::Faulted(format!("taking a fetch permit: {e}"));
                     }
@@ -103,7 +111,13 @@ impl Processor {
         };
         let key = ObjectKey::avatar(claim.stamp, &job.user);
         let jpeg = Bytes::from(avatar);
-        match retry_quickly(|| self.storage.put(&key, jpeg.clone(), ObjectKind::Avatar)).await {
+        let storing = Instant::now();
+        let stored =
+            retry_quickly(|| self.storage.put(&key, jpeg.clone(), ObjectKind::Avatar)).await;
+        if stored.is_ok() {
+            metrics::stage("store", storing.elapsed());
+        }
+        match stored {
             Ok(()) if self.abort_after_store => {
                 tracing::error!(%key, "stored the avatar; aborting before recording it, as AVATARS_FAULT_ABORT_AFTER_STORE asks");
                 std::process::abort();
@@ -159,7 +173,12 @@ impl Processor {
             .convert(&source, &self.options, self.time_budget, &label)
             .await;
         match converted {
-            Ok(Reply::Avatar { jpeg, .. }) => Ok(jpeg),
+            Ok(Reply::Avatar { jpeg, stages, .. }) => {
+                metrics::stage("decode", stages.decode);
+                metrics::stage("resize", stages.resize);
+                metrics::stage("encode", stages.encode);
+                Ok(jpeg)
+            }
             Ok(Reply::Refused { code, message }) => {
                 let code = match code.as_str() {
                     "unsupported_media_type" => FailureCode::UnsupportedMediaType,

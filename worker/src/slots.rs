@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use avatar_common::jobs::Lane;
+use avatar_common::metrics;
 use tokio::sync::oneshot;
 
 /// The conversion slots of one worker pool.
@@ -31,6 +32,7 @@ pub struct Slot {
 
 impl ConversionSlots {
     pub fn new(count: usize) -> Arc<Self> {
+        metrics::slots_added(count);
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 free: count,
@@ -79,6 +81,7 @@ impl ConversionSlots {
     }
 
     fn slot(self: &Arc<Self>) -> Slot {
+        metrics::slot_busy(true);
         Slot {
             slots: Arc::clone(self),
         }
@@ -108,6 +111,7 @@ impl ConversionSlots {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        metrics::slot_busy(false);
         self.slots.release();
     }
 }

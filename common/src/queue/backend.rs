@@ -483,6 +483,7 @@ impl Backend for StreamBackend {
                 Poll::Ready(outcome) => outcome,
             };
             self.fetch = None;
+            metrics::redis_up(outcome.is_ok());
             match outcome {
                 Ok(Some(claim)) => {
                     self.failures = 0;

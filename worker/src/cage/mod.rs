@@ -85,6 +85,11 @@ impl Cage {
     ) -> anyhow::Result<Arc<Self>> {
         let in_process = settings.converter_in_process;
         let warm = if in_process { 0 } else { warm };
+        // Every reason is exported from the start, so that a rate over
+        // it is 0, not absent, until the first replacement.
+        for reason in ["timed_out", "out_of_memory", "crashed", "recycled"] {
+            metrics::counter!(CONVERTER_RESTARTS, "reason" => reason).increment(0);
+        }
         let cage = Arc::new(Self {
             in_process,
             exe,

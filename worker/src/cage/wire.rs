@@ -6,11 +6,12 @@
 //!
 //! A job is two frames to the converter, the [`Request`] and the source,
 //! sent as it is, uncopied; then two frames back: the [`Bound`] its
-//! header gives (so the worker knows how long to wait), and a [`Reply`].
+//! header gives (so the worker knows how long to wait), and a [`Reply`]
+//! (the avatar with how long each stage took, or the refusal).
 
 use std::time::Duration;
 
-use avatar_pipeline::{Options, TimeBudget};
+use avatar_pipeline::{Options, Stages, TimeBudget};
 
 /// The longest frame either side accepts: the largest upload, and more.
 pub const MAX_FRAME: u64 = 1 << 30;
@@ -118,6 +119,8 @@ pub enum Reply {
     Avatar {
         side: u32,
         source_format: String,
+        /// How long decoding, resizing and encoding took.
+        stages: Stages,
         jpeg: Vec<u8>,
     },
     /// The pipeline refused the image: its error's code and message.
@@ -130,6 +133,7 @@ impl From<Result<avatar_pipeline::Avatar, avatar_pipeline::PipelineError>> for R
             Ok(avatar) => Self::Avatar {
                 side: avatar.side,
                 source_format: avatar.source_format.to_owned(),
+                stages: avatar.stages,
                 jpeg: avatar.jpeg,
             },
             Err(e) => Self::Refused {
@@ -149,11 +153,15 @@ impl Reply {
             Self::Avatar {
                 side,
                 source_format,
+                stages,
                 jpeg,
             } => {
-                let mut out = Vec::with_capacity(6 + source_format.len() + jpeg.len());
+                let mut out = Vec::with_capacity(30 + source_format.len() + jpeg.len());
                 out.push(AVATAR);
                 out.extend_from_slice(&side.to_le_bytes());
+                for took in [stages.decode, stages.resize, stages.encode] {
+                    out.extend_from_slice(&micros(took).to_le_bytes());
+                }
                 push_short(&mut out, source_format);
                 out.extend_from_slice(jpeg);
                 out
@@ -176,12 +184,18 @@ impl Reply {
         match at.u8()? {
             AVATAR => {
                 let side = at.u32()?;
+                let stages = Stages {
+                    decode: Duration::from_micros(at.u64()?),
+                    resize: Duration::from_micros(at.u64()?),
+                    encode: Duration::from_micros(at.u64()?),
+                };
                 let source_format = at.short()?;
                 let header = at.at;
                 frame.drain(..header);
                 Ok(Self::Avatar {
                     side,
                     source_format,
+                    stages,
                     jpeg: frame,
                 })
             }
@@ -193,6 +207,10 @@ impl Reply {
             _ => Err(WireError("a reply of no known kind")),
         }
     }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -279,6 +297,11 @@ mod tests {
         let avatar = Reply::Avatar {
             side: 512,
             source_format: "heif".into(),
+            stages: Stages {
+                decode: Duration::from_micros(41_250),
+                resize: Duration::from_micros(3_100),
+                encode: Duration::from_micros(1_999),
+            },
             jpeg: vec![0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9],
         };
         assert_eq!(Reply::decode(avatar.encode()), Ok(avatar));
