@@ -6,6 +6,7 @@
 //! - [`settings`]: flags and `AVATARS_*` variables.
 //! - [`auth`]: bearer tokens and who may act on whom.
 //! - [`server`]: connections, and the limits on a request's head.
+//! - [`request_id`]: the id every request and its job log under.
 //! - [`routes`]: the HTTP routes, one file per resource.
 //! - [`admission`]: who a PUT's caller is and whether the rate limits let
 //!   it in, from the request's head.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod rate_limit;
+pub mod request_id;
 pub mod request_limits;
 pub mod routes;
 pub mod server;

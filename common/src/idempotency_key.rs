@@ -30,16 +30,21 @@ impl FromStr for IdempotencyKey {
     type Err = InvalidIdempotencyKey;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let valid = !s.is_empty()
-            && s.len() <= MAX_IDEMPOTENCY_KEY_LEN
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
-        if valid {
+        if is_token(s, MAX_IDEMPOTENCY_KEY_LEN) {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidIdempotencyKey)
         }
     }
+}
+
+/// Whether `s` is 1 to `max` characters of letters, digits and `_ - . :`:
+/// safe in a Redis key, a header and a log line.
+pub(crate) fn is_token(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 impl fmt::Display for IdempotencyKey {

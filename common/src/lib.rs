@@ -3,8 +3,9 @@
 //! its Redis queue and status store, and the storage backends.
 //!
 //! # Layout
-//! - [`user_id`], [`job_id`], [`import_id`], [`source_url`], [`object_key`]: newtypes built
-//!   only through parsing, so a bad value is refused where it enters.
+//! - [`user_id`], [`job_id`], [`import_id`], [`source_url`], [`object_key`],
+//!   [`request_id`]: newtypes built only through parsing, so a bad value is
+//!   refused where it enters.
 //! - [`jobs`]: the life of a job: its contract, states, record fields,
 //!   transition scripts and retry rule.
 //! - [`imports`]: bulk imports: their items, counts and record.
@@ -31,6 +32,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod object_key;
 pub mod queue;
+pub mod request_id;
 pub mod settings;
 pub mod shutdown;
 pub mod source_url;
@@ -46,5 +48,6 @@ pub use import_id::ImportId;
 pub use job_id::JobId;
 pub use jobs::{Job, JobFailure, JobRecord, JobSource, JobStatus};
 pub use object_key::ObjectKey;
+pub use request_id::RequestId;
 pub use source_url::SourceUrl;
 pub use user_id::UserId;

@@ -100,7 +100,9 @@ pub fn router(
                         .get::<MatchedPath>()
                         .map_or("unmatched", MatchedPath::as_str);
                     let method = metrics::method_label(request.method());
-                    tracing::info_span!("request", method, route)
+                    let request_id = crate::request_id::of(request.headers());
+                    let request_id = request_id.as_ref().map(|id| id.as_str());
+                    tracing::info_span!("request", method, route, request_id)
                 })
                 .on_response(
                     |response: &axum::response::Response,
@@ -114,6 +116,7 @@ pub fn router(
                     },
                 ),
         )
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 
 /// Gives a stored avatar its long immutable cache lifetime, and anything

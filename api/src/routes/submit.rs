@@ -10,7 +10,7 @@ use avatar_common::idempotency_key::InvalidIdempotencyKey;
 use avatar_common::jobs::Lane;
 use avatar_common::storage::ObjectKind;
 use avatar_common::{
-    IdempotencyKey, Job, JobId, JobSource, JobStatus, ObjectKey, SourceUrl, UserId,
+    IdempotencyKey, Job, JobId, JobSource, JobStatus, ObjectKey, RequestId, SourceUrl, UserId,
 };
 use avatar_format::SourceFormat;
 use axum::Json;
@@ -86,6 +86,8 @@ pub struct Preferences {
     pub idempotency_key: Option<IdempotencyKey>,
     pub lane: Lane,
     pub callback_url: Option<SourceUrl>,
+    /// The request's id (see [`crate::request_id`]), which the job carries.
+    pub request_id: Option<RequestId>,
 }
 
 impl Preferences {
@@ -130,6 +132,7 @@ impl Preferences {
             idempotency_key,
             lane,
             callback_url,
+            request_id: crate::request_id::of(headers),
         })
     }
 }
@@ -178,6 +181,7 @@ pub async fn submit(
         source,
         lane: preferences.lane,
         import: None,
+        request_id: preferences.request_id.clone(),
     };
     let idempotency = preferences
         .idempotency_key

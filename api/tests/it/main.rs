@@ -24,6 +24,7 @@ mod phone_formats;
 mod processes;
 mod redis_deployments;
 mod redis_load;
+mod request_ids;
 mod security_auth;
 mod security_fetch;
 mod security_fuzz;

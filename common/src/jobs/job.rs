@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Lane;
 use crate::imports::ImportItem;
-use crate::{JobId, ObjectKey, SourceUrl, UserId};
+use crate::{JobId, ObjectKey, RequestId, SourceUrl, UserId};
 
 /// One request to replace a user's avatar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct Job {
     /// The import this job is an item of, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportItem>,
+    /// The id of the request that made the job, for its log lines.
+    #[serde(default, rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
 }
 
 /// Where a job's source image is.
@@ -104,6 +107,7 @@ mod tests {
             },
             lane: Lane::Bulk,
             import: None,
+            request_id: Some("req-1".parse().expect("valid id")),
         };
         let json = serde_json::to_value(&job).expect("serializes");
         assert_eq!(json["source"]["kind"], "url");

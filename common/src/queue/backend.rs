@@ -267,7 +267,9 @@ impl Consumer {
         if started.attempts == 1 {
             metrics::job_waited(lane, started.waited);
         }
-        let span = tracing::info_span!("job", job_id = %job.id, user_id = %job.user, %lane);
+        let request_id = job.request_id.as_ref().map(crate::RequestId::as_str);
+        let span =
+            tracing::info_span!("job", job_id = %job.id, user_id = %job.user, %lane, request_id);
         Ok(Some(Claim {
             job,
             stamp,

@@ -98,6 +98,7 @@ impl JobQueue {
                             id: *id,
                             index: *index,
                         }),
+                        request_id: None,
                     };
                     let json = serde_json::to_string(&job)
                         .map_err(|e| QueueError::Corrupt(format!("cannot encode job: {e}")))?;
