@@ -2,7 +2,8 @@
 //! to: public unicast only, unless private sources are allowed. IPv4 addresses embedded in IPv6
 //! (mapped, compatible, NAT64, 6to4) are judged as the IPv4 address they carry.
 //! Also [`HostPattern`]: an entry of the optional list of hosts URL imports
-//! are limited to.
+//! and callbacks are limited to, and [`AllowedPorts`], the ports they may
+//! use.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -57,8 +58,29 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80 // link local fe80::/10
         || (first & 0xffc0) == 0xfec0 // site local (deprecated) fec0::/10
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first == 0x3fff && ip.segments()[1] < 0x1000) // documentation 3fff::/20
+        || first == 0x5f00 // segment routing SIDs 5f00::/16
+        || is_special_2001(ip)
         || first == 0x0100; // discard-only 100::/64
     !refused
+}
+
+/// Whether `ip` is in the IETF protocol assignments 2001::/23 and not in
+/// one of its blocks that IANA's special-purpose registry calls globally
+/// reachable: so Teredo 2001::/32, benchmarking 2001:2::/48 and ORCHID
+/// 2001:10::/28 are refused, while the anycast 2001:1::1 and ::2, AMT
+/// 2001:3::/32, AS112 2001:4:112::/48 and ORCHIDv2 2001:20::/28 (and
+/// 2001:30::/28, drone remote ID) are public.
+fn is_special_2001(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    if s[0] != 0x2001 || s[1] >= 0x0200 {
+        return false;
+    }
+    let global = (s[1] == 0x0001 && s[2..7].iter().all(|&x| x == 0) && matches!(s[7], 1 | 2))
+        || s[1] == 0x0003
+        || (s[1] == 0x0004 && s[2] == 0x0112)
+        || (0x0020..0x0040).contains(&s[1]);
+    !global
 }
 
 /// The IPv4 address carried inside an IPv6 one, if any.
@@ -90,6 +112,60 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         ));
     }
     None
+}
+
+/// Which ports URL imports may fetch from: `any`, or a comma-separated
+/// list (by default `80,443`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedPorts {
+    Any,
+    Only(Vec<u16>),
+}
+
+impl Default for AllowedPorts {
+    fn default() -> Self {
+        Self::Only(vec![80, 443])
+    }
+}
+
+impl AllowedPorts {
+    /// Whether `port` is one of them.
+    pub fn allows(&self, port: u16) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(ports) => ports.contains(&port),
+        }
+    }
+}
+
+impl fmt::Display for AllowedPorts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("any port"),
+            Self::Only(ports) => {
+                let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
+                f.write_str(&listed.join(", "))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for AllowedPorts {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("any") {
+            return Ok(Self::Any);
+        }
+        s.split(',')
+            .map(|p| {
+                p.trim()
+                    .parse::<u16>()
+                    .map_err(|_| format!("{p:?} is not a port; give ports such as 80,443, or any"))
+            })
+            .collect::<Result<Vec<u16>, _>>()
+            .map(Self::Only)
+    }
 }
 
 /// An entry of `AVATARS_FETCH_ALLOWED_HOSTS`: `example.com` allows that host
@@ -258,6 +334,16 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::1",
             "2002:c0a8:101::1",
+            // 2001::/23, but for its globally reachable blocks.
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo
+            "2001:2::1",
+            "2001:10::1",
+            "2001:1::3",
+            "2001:1ff::1",
+            "3fff::1",
+            "3fff:fff::1",
+            "5f00::1",
         ] {
             assert!(!public(s), "{s} was allowed");
         }
@@ -272,6 +358,13 @@ mod tests {
             "::ffff:8.8.8.8",
             "::ffff:0:8.8.8.8",
             "2002:808:808::1",
+            "2001:1::1",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "3fff:1000::1",
         ] {
             assert!(public(s), "{s} was refused");
         }

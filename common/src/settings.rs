@@ -174,6 +174,18 @@ pub struct OutboundSettings {
     #[arg(long, env = "AVATARS_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
+    /// Comma-separated hosts URL imports may fetch from and callbackUrls
+    /// may name (each redirect too): `cdn.example.com` is that host only,
+    /// `*.example.com` its subdomains, an IP address that address. Unset:
+    /// any public host.
+    #[arg(long, env = "AVATARS_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub fetch_allowed_hosts: Vec<crate::address::HostPattern>,
+
+    /// Comma-separated ports URL imports may fetch from and callbackUrls
+    /// may name (each redirect too), or `any`.
+    #[arg(long, env = "AVATARS_FETCH_ALLOWED_PORTS", default_value = "80,443")]
+    pub fetch_allowed_ports: crate::address::AllowedPorts,
+
     /// Hours a webhook delivery is retried before it is given up.
     #[arg(long, env = "AVATARS_WEBHOOK_RETRY_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u64).range(1..=24 * 30))]

@@ -20,6 +20,7 @@ use reqwest::redirect;
 use tokio::time::Instant;
 use url::Url;
 
+pub use crate::address::AllowedPorts;
 use crate::address::{HostPattern, is_internal_literal, is_public};
 use crate::settings::Settings;
 
@@ -166,8 +167,8 @@ impl FetchPolicy {
     pub fn from_settings(settings: &Settings) -> Self {
         let worker = &settings.worker;
         Self {
-            allowed_hosts: worker.fetch_allowed_hosts.clone(),
-            allowed_ports: worker.fetch_allowed_ports.clone(),
+            allowed_hosts: settings.shared.outbound.fetch_allowed_hosts.clone(),
+            allowed_ports: settings.shared.outbound.fetch_allowed_ports.clone(),
             min_rate: (worker.fetch_min_bytes_per_sec > 0).then(|| MinRate {
                 bytes_per_sec: worker.fetch_min_bytes_per_sec,
                 window: Duration::from_secs(worker.fetch_rate_window_secs.max(1)),
@@ -352,47 +353,6 @@ impl RateFloor {
         self.window_end = now + self.rate.window;
         self.in_window = 0;
         Ok(())
-    }
-}
-
-/// Which ports URL imports may fetch from: `any`, or a comma-separated
-/// list (by default `80,443`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedPorts {
-    Any,
-    Only(Vec<u16>),
-}
-
-impl Default for AllowedPorts {
-    fn default() -> Self {
-        Self::Only(vec![80, 443])
-    }
-}
-
-impl AllowedPorts {
-    fn allows(&self, port: u16) -> bool {
-        match self {
-            Self::Any => true,
-            Self::Only(ports) => ports.contains(&port),
-        }
-    }
-}
-
-impl std::str::FromStr for AllowedPorts {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.trim().eq_ignore_ascii_case("any") {
-            return Ok(Self::Any);
-        }
-        s.split(',')
-            .map(|p| {
-                p.trim()
-                    .parse::<u16>()
-                    .map_err(|_| format!("{p:?} is not a port; give ports such as 80,443, or any"))
-            })
-            .collect::<Result<Vec<u16>, _>>()
-            .map(Self::Only)
     }
 }
 

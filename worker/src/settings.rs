@@ -146,17 +146,6 @@ pub struct WorkerSettings {
     #[arg(long, env = "AVATARS_FETCH_TIMEOUT_SECS", default_value_t = 30)]
     pub fetch_timeout_secs: u64,
 
-    /// Comma-separated hosts URL imports may fetch from (each redirect
-    /// too): `cdn.example.com` is that host only, `*.example.com` its
-    /// subdomains, an IP address that address. Unset: any public host.
-    #[arg(long, env = "AVATARS_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
-    pub fetch_allowed_hosts: Vec<crate::address::HostPattern>,
-
-    /// Comma-separated ports URL imports may fetch from (each redirect
-    /// too), or `any`.
-    #[arg(long, env = "AVATARS_FETCH_ALLOWED_PORTS", default_value = "80,443")]
-    pub fetch_allowed_ports: crate::fetch::AllowedPorts,
-
     /// Slowest accepted URL-import transfer, in bytes per second, measured
     /// over each window of AVATARS_FETCH_RATE_WINDOW_SECS; 0: no floor.
     #[arg(long, env = "AVATARS_FETCH_MIN_BYTES_PER_SEC", default_value_t = 10 * 1024)]

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchError, Fetcher};
 
 /// How long a receiver has to answer an attempt.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -140,10 +140,10 @@ impl DeliveryPool {
                 tracing::info!(delivery = delivery.id, event, url = %delivery.url, "webhook delivered");
                 self.queue.end_hook(delivery.id).await.map(|()| "delivered")
             }
-            Err(why) => {
+            Err(Undelivered { why, for_good }) => {
                 let age = Duration::from_millis(now_ms().saturating_sub(delivery.created_ms));
                 let delay = self.backoff.delay(delivery.attempts);
-                if age + delay > self.give_up_after {
+                if for_good || age + delay > self.give_up_after {
                     tracing::error!(delivery = delivery.id, event, url = %delivery.url, attempts = delivery.attempts + 1, reason = %why, "webhook given up");
                     self.queue.end_hook(delivery.id).await.map(|()| "given_up")
                 } else {
@@ -168,22 +168,24 @@ impl DeliveryPool {
         }
     }
 
-    /// Posts `delivery` once; `Err` says why it did not count as taken.
-    async fn attempt(&self, delivery: &Delivery) -> Result<(), String> {
-        let body = self.body(delivery).await?;
+    /// Posts `delivery` once; `Err` says why it did not count as taken, and
+    /// whether no later attempt can do better.
+    async fn attempt(&self, delivery: &Delivery) -> Result<(), Undelivered> {
+        let body = self.body(delivery).await.map_err(Undelivered::retry)?;
         let timestamp = now_ms() / 1000;
         let id = delivery.webhook_id();
         let signature = self
             .signer
             .sign(&id, timestamp as i64, body.as_bytes())
-            .map_err(|e| format!("cannot sign: {e}"))?;
+            .map_err(|e| Undelivered::retry(format!("cannot sign: {e}")))?;
         let mut headers = HeaderMap::new();
         for (name, value) in [
             ("webhook-id", id),
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signature),
         ] {
-            let value = HeaderValue::from_str(&value).map_err(|e| e.to_string())?;
+            let value =
+                HeaderValue::from_str(&value).map_err(|e| Undelivered::retry(e.to_string()))?;
             headers.insert(name, value);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -196,18 +198,33 @@ impl DeliveryPool {
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
-                .map_err(|e| describe(&e))?,
+                .map_err(|e| Undelivered::retry(describe(&e)))?,
             Target::Callback => {
-                let url: SourceUrl = delivery.url.parse().map_err(|e| format!("{e}"))?;
+                let url: SourceUrl = delivery.url.parse().map_err(|e| Undelivered {
+                    why: format!("{e}"),
+                    for_good: true,
+                })?;
                 self.callbacks
                     .post(&url, headers, body, ANSWER_WITHIN)
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| Undelivered {
+                        why: e.to_string(),
+                        // An address rule refuses every later attempt too.
+                        for_good: matches!(
+                            e,
+                            FetchError::AddressNotAllowed
+                                | FetchError::HostNotAllowed
+                                | FetchError::PortNotAllowed { .. }
+                                | FetchError::Credentials
+                        ),
+                    })?
             }
         };
         match status {
             200..=299 => Ok(()),
-            code => Err(format!("the receiver answered HTTP {code}")),
+            code => Err(Undelivered::retry(format!(
+                "the receiver answered HTTP {code}"
+            ))),
         }
     }
 
@@ -244,6 +261,22 @@ impl DeliveryPool {
             "data": data,
         });
         Ok(body.to_string())
+    }
+}
+
+/// Why an attempt did not deliver, and whether that is for good.
+struct Undelivered {
+    why: String,
+    for_good: bool,
+}
+
+impl Undelivered {
+    /// A failure a later attempt may not meet.
+    fn retry(why: String) -> Self {
+        Self {
+            why,
+            for_good: false,
+        }
     }
 }
 

@@ -137,11 +137,16 @@ impl Preferences {
     }
 }
 
-/// A client's `callbackUrl`, checked as the contract says: webhooks must be
-/// on, and it must be a URL a URL import could fetch; an IP literal that
-/// is not public is refused here, a host name when the delivery connects.
+/// A client's `callbackUrl`, checked against every rule a delivery would
+/// meet that does not need a DNS answer: webhooks must be on, and the URL
+/// must be HTTP(S) without credentials, on an allowed port
+/// (`AVATARS_FETCH_ALLOWED_PORTS`), on an allowed host when
+/// `AVATARS_FETCH_ALLOWED_HOSTS` lists some, and not an IP literal that is
+/// not public. A host name is judged on what it resolves to when a
+/// delivery connects, and a delivery refused so is given up at once.
 pub fn callback_url(state: &AppState, text: &str) -> Result<SourceUrl, ApiError> {
-    if !state.outbound.webhooks_enabled() {
+    let outbound = &state.outbound;
+    if !outbound.webhooks_enabled() {
         return Err(ApiError::InvalidRequest(
             "this service sends no webhooks (it has no AVATARS_WEBHOOK_SECRET); leave callbackUrl out".into(),
         ));
@@ -149,10 +154,27 @@ pub fn callback_url(state: &AppState, text: &str) -> Result<SourceUrl, ApiError>
     let url: SourceUrl = text
         .parse()
         .map_err(|e| ApiError::InvalidRequest(format!("callbackUrl is not acceptable: {e}")))?;
-    let private = url.as_url().host().is_some_and(|h| is_internal_literal(&h));
-    if private && !state.outbound.allow_private_sources {
-        return Err(ApiError::InvalidRequest(
-            "callbackUrl names a private or reserved address; give a public one".into(),
+    let refused = |why: String| ApiError::InvalidRequest(format!("callbackUrl {why}"));
+    let parsed = url.as_url();
+    let port = parsed.port_or_known_default().unwrap_or(0);
+    if !outbound.fetch_allowed_ports.allows(port) {
+        return Err(refused(format!(
+            "names port {port}, which this service does not send to; use one of {}",
+            outbound.fetch_allowed_ports
+        )));
+    }
+    let Some(host) = parsed.host() else {
+        return Err(refused("names no host".into()));
+    };
+    let hosts = &outbound.fetch_allowed_hosts;
+    if !hosts.is_empty() && !hosts.iter().any(|allowed| allowed.matches(&host)) {
+        return Err(refused(format!(
+            "names {host}, which is not among the hosts this service sends to"
+        )));
+    }
+    if is_internal_literal(&host) && !outbound.allow_private_sources {
+        return Err(refused(
+            "names a private or reserved address; give a public one".into(),
         ));
     }
     Ok(url)

@@ -203,17 +203,93 @@ async fn callback_urls_are_refused_when_they_cannot_be_called() {
         "http://[::1]/hook",
         "ftp://hooks.example.com/",
     ] {
-        assert_error(
-            app.put_bytes(
-                "u",
-                "me",
-                &format!("?callbackUrl={url}"),
-                images::png(64, 64),
-            )
-            .await,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        )
-        .await;
+        refused_callback(&app, url).await;
     }
+}
+
+/// Asserts that a PUT with `callbackUrl` `url` is refused as a bad
+/// request; returns the message.
+async fn refused_callback(app: &TestApp, url: &str) -> String {
+    assert_error(
+        app.put_bytes(
+            "u",
+            "me",
+            &format!("?callbackUrl={url}"),
+            images::png(64, 64),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_callback_url_meets_the_port_host_and_address_rules_when_it_arrives() {
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let app = with_webhooks(&receiver)
+        .env("AVATARS_ALLOW_PRIVATE_SOURCES", "false")
+        .env("AVATARS_FETCH_ALLOWED_PORTS", "80,443")
+        .env(
+            "AVATARS_FETCH_ALLOWED_HOSTS",
+            "*.example.com,[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+        )
+        .start()
+        .await;
+    for (url, says) in [
+        ("http://hooks.example.com:6379/", "port 6379"),
+        ("https://hooks.example.net/", "hooks.example.net"),
+        // Teredo, 2001::/32: allowed by name, refused as not public.
+        (
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "private or reserved",
+        ),
+    ] {
+        let message = refused_callback(&app, url).await;
+        assert!(message.contains(says), "{url}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_callback_refused_by_an_address_rule_when_it_connects_is_given_up_at_once() {
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let app = with_webhooks(&receiver)
+        .env("AVATARS_ALLOW_PRIVATE_SOURCES", "false")
+        .env("AVATARS_FETCH_ALLOWED_PORTS", "80,443")
+        .start()
+        .await;
+    // A host name is accepted; it resolves to loopback only, which the
+    // delivery refuses before connecting.
+    assert_eq!(
+        app.put_bytes(
+            "u",
+            "me",
+            "?wait=30&callbackUrl=http://localhost/hook",
+            images::png(64, 64),
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let pending = app.key("hook:pending");
+    let redis = redis::Client::open(app.redis_url.as_str()).expect("redis url");
+    crate::support::eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        "the callback's delivery was kept for a retry",
+        || {
+            let count: Result<u64, _> = redis
+                .get_connection()
+                .and_then(|mut conn| redis::cmd("ZCARD").arg(&pending).query(&mut conn));
+            async move {
+                match count {
+                    Ok(0) => Ok(()),
+                    other => Err(format!("{other:?} pending")),
+                }
+            }
+        },
+    )
+    .await;
+    // The operator's own event was delivered all the same.
+    assert!(!receiver.wait_accepted(1, WITHIN).await.is_empty());
 }
