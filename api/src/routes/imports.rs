@@ -21,6 +21,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::json_import;
 use super::lines::{Line, LineSplitter};
 use crate::auth::{ADMIN_SCOPE, Caller};
 use crate::body;
@@ -41,7 +42,8 @@ pub struct ImportLimits {
     pub max_items: u64,
     /// Largest NDJSON body, in bytes.
     pub max_ndjson_bytes: u64,
-    /// Largest JSON body, in bytes: it is read whole before any item.
+    /// Largest JSON body, in bytes: it is held whole while its items are
+    /// accepted.
     pub max_json_bytes: u64,
 }
 
@@ -49,15 +51,6 @@ pub struct ImportLimits {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportQuery {
-    mode: Option<String>,
-    callback_url: Option<String>,
-}
-
-/// The JSON body of `POST /imports`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ImportBody {
-    items: Vec<Value>,
     mode: Option<String>,
     callback_url: Option<String>,
 }
@@ -230,8 +223,9 @@ impl Options {
     }
 }
 
-/// Accepts a JSON body: read whole (it is bounded by its own limit), then
-/// accepted in batches.
+/// Accepts a JSON body: read whole (it is bounded by its own limit), its
+/// items counted without being built, then handed over one at a time and
+/// accepted in batches (see [`super::json_import`]).
 async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<Opened, ApiError> {
     let limit = state.import_limits.max_json_bytes;
     let mut bytes = Vec::new();
@@ -246,31 +240,49 @@ async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<O
         }
         bytes.extend_from_slice(&chunk);
     }
-    let parsed: ImportBody = serde_json::from_slice(&bytes).map_err(|e| {
+    let outline = json_import::outline(&bytes).map_err(|e| {
         ApiError::InvalidRequest(format!(
             "the body is not {{\"items\": [{{\"userId\", \"avatarUrl\"}}, ...], \"mode\"?, \"callbackUrl\"?}}: {e}"
         ))
     })?;
-    drop(bytes);
     let options = Options::read(
         state,
-        parsed.mode.or(query.mode),
-        parsed.callback_url.or(query.callback_url),
+        outline.mode.or(query.mode),
+        outline.callback_url.or(query.callback_url),
     )?;
-    let count = parsed.items.len() as u64;
-    if count == 0 {
+    if outline.items == 0 {
         return Err(no_items());
     }
-    if count > state.import_limits.max_items {
+    if outline.items > state.import_limits.max_items {
         return Err(too_many(state.import_limits.max_items));
     }
     let mut import = Import::new(state, options);
-    for (index, item) in parsed.items.into_iter().enumerate() {
-        if let Err(e) = import.push(read_item(index as u64, Ok(item))).await {
+    // The items are read on a blocking thread and come over a short queue,
+    // so only a few are built at once.
+    let (sender, mut items) = tokio::sync::mpsc::channel::<Value>(BATCH * 2);
+    let reader = tokio::task::spawn_blocking(move || {
+        json_import::each_item(&bytes, |item| sender.blocking_send(item).is_ok())
+    });
+    let mut index = 0;
+    while let Some(item) = items.recv().await {
+        if let Err(e) = import.push(read_item(index, Ok(item))).await {
+            drop(items);
+            let _ = reader.await;
             return import.abort(e).await;
         }
+        index += 1;
     }
-    import.finish().await
+    match reader.await {
+        Ok(Ok(())) => import.finish().await,
+        Ok(Err(e)) => {
+            let error = ApiError::InvalidRequest(format!("the body could not be read: {e}"));
+            import.abort(error).await
+        }
+        Err(e) => {
+            let error = ApiError::Unavailable(format!("reading the import's items failed: {e}"));
+            import.abort(error).await
+        }
+    }
 }
 
 /// Accepts an NDJSON body line by line as it arrives.

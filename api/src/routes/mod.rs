@@ -6,6 +6,7 @@ pub mod avatar;
 pub mod health;
 pub mod imports;
 pub mod jobs;
+mod json_import;
 mod lines;
 pub mod metrics;
 mod submit;

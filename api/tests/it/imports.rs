@@ -480,3 +480,40 @@ async fn an_ended_import_expires_like_a_job_record() {
     )
     .await;
 }
+
+/// The API process's peak resident memory so far, in KiB.
+fn peak_kib(app: &mut TestApp) -> u64 {
+    let pid = app.api().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[tokio::test]
+async fn a_json_import_over_the_item_limit_is_refused_before_its_items_are_built() {
+    let mut app = TestApp::spawn().await;
+    // 16 million items in 32 MB, each the smallest JSON value.
+    let mut body = String::from("{\"items\": [0");
+    body += &",0".repeat(16_000_000);
+    body += "]}";
+    let body_mb = body.len() / 1_000_000;
+    let before = peak_kib(&mut app);
+    let response = app
+        .client
+        .post(app.url("/api/public/imports"))
+        .bearer_auth(app.admin_token("importer"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request failed");
+    let message = assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(message.contains("items"), "{message}");
+    // The body itself, and little more: built, the items took 550 MB.
+    let grown_mb = peak_kib(&mut app).saturating_sub(before) / 1024;
+    eprintln!("the API grew by {grown_mb} MB for a {body_mb} MB body");
+    assert!(grown_mb < 120, "the API grew by {grown_mb} MB");
+}
