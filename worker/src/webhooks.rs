@@ -29,9 +29,12 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// that died with it in hand has its claim taken over.
 const LEASE: Duration = Duration::from_secs(30);
 
-/// How often a pool looks for due deliveries (retries come due) without
-/// being woken by a new one.
-const POLL: Duration = Duration::from_millis(250);
+/// How often a pool looks for due deliveries without being woken: for
+/// retries another process scheduled, and deliveries whose lease ran out
+/// with a pool that died. A new delivery wakes every pool at once, and a
+/// pool wakes itself for the retries it schedules, so this is seldom the
+/// one that finds a delivery; each look costs Redis a script call.
+const POLL: Duration = Duration::from_secs(5);
 
 /// How long after a retry's due time its pool looks for it: the due time
 /// is compared with Redis's clock in whole milliseconds.

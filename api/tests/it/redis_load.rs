@@ -52,10 +52,16 @@ fn total(calls: &BTreeMap<String, u64>) -> u64 {
 #[tokio::test]
 async fn a_synchronous_job_and_an_idle_process_cost_redis_little() {
     let redis = OwnRedis::start(&[]);
+    // Webhooks on (callbacks only), so the delivery pools are counted.
     let mut app = TestApp::builder()
         .redis_url(&redis.url())
         .storage(Storage::Local)
         .in_process_workers(0)
+        .env(
+            "AVATARS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .env("AVATARS_PUBLIC_BASE_URL", "https://avatars.example.com")
         .start()
         .await;
     for _ in 0..2 {
