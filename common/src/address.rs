@@ -1,9 +1,9 @@
 //! Which network addresses a URL import or a webhook callback may connect
 //! to: public unicast only, unless private sources are allowed. IPv4 addresses embedded in IPv6
 //! (mapped, compatible, NAT64, 6to4) are judged as the IPv4 address they carry.
-//! Also [`HostPattern`]: an entry of the optional list of hosts URL imports
-//! and callbacks are limited to, and [`AllowedPorts`], the ports they may
-//! use.
+//! Also [`UrlRules`], what such a URL must satisfy before it is resolved:
+//! [`HostPattern`], an entry of the optional list of hosts URL imports and
+//! callbacks are limited to, and [`AllowedPorts`], the ports they may use.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -112,6 +112,65 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         ));
     }
     None
+}
+
+/// What every URL a worker fetches or posts to must satisfy, the first and
+/// each redirect target, before anything is resolved: the API checks a
+/// `callbackUrl` against the same rules when it arrives. Host names are
+/// judged later, on the addresses they resolve to ([`is_public`]).
+#[derive(Debug, Clone)]
+pub struct UrlRules {
+    /// Whether IP literals that are not public are allowed.
+    pub allow_private: bool,
+    /// When not empty, the only hosts allowed.
+    pub hosts: Vec<HostPattern>,
+    pub ports: AllowedPorts,
+}
+
+/// Why [`UrlRules`] refuse a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlRefusal {
+    /// Not `http` or `https`.
+    Scheme,
+    /// It holds a user name or password.
+    Credentials,
+    /// It names no host.
+    NoHost,
+    /// Its port is not allowed.
+    Port(u16),
+    /// Its host is not on the allow-list.
+    Host,
+    /// Its host is an IP literal that is not public.
+    Address,
+}
+
+impl UrlRules {
+    /// Refuses a URL whose scheme is not HTTP, that carries credentials,
+    /// whose port is not allowed, whose host is not on a non-empty
+    /// allow-list, or, unless private addresses are allowed, whose host is
+    /// an IP literal that is not public.
+    pub fn check(&self, url: &url::Url) -> Result<(), UrlRefusal> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(UrlRefusal::Scheme);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlRefusal::Credentials);
+        }
+        let Some(host) = url.host() else {
+            return Err(UrlRefusal::NoHost);
+        };
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !self.ports.allows(port) {
+            return Err(UrlRefusal::Port(port));
+        }
+        if !self.hosts.is_empty() && !self.hosts.iter().any(|p| p.matches(&host)) {
+            return Err(UrlRefusal::Host);
+        }
+        if is_internal_literal(&host) && !self.allow_private {
+            return Err(UrlRefusal::Address);
+        }
+        Ok(())
+    }
 }
 
 /// Which ports URL imports may fetch from: `any`, or a comma-separated

@@ -193,6 +193,15 @@ pub struct OutboundSettings {
 }
 
 impl OutboundSettings {
+    /// The rules every URL a worker fetches or posts to must satisfy.
+    pub fn url_rules(&self) -> crate::address::UrlRules {
+        crate::address::UrlRules {
+            allow_private: self.allow_private_sources,
+            hosts: self.fetch_allowed_hosts.clone(),
+            ports: self.fetch_allowed_ports.clone(),
+        }
+    }
+
     /// Whether webhooks can be signed, hence sent.
     pub fn webhooks_enabled(&self) -> bool {
         self.webhook_secret

@@ -18,10 +18,9 @@ use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use tokio::time::Instant;
-use url::Url;
 
 pub use crate::address::AllowedPorts;
-use crate::address::{HostPattern, is_internal_literal, is_public};
+use crate::address::{HostPattern, UrlRefusal, UrlRules, is_public};
 use crate::settings::Settings;
 
 /// Redirects followed at most.
@@ -215,7 +214,7 @@ impl Fetcher {
             }
             match redirect_rules.check(attempt.url()) {
                 Ok(()) => attempt.follow(),
-                Err(e) => attempt.error(e),
+                Err(refusal) => attempt.error(FetchError::from(refusal)),
             }
         });
         let mut builder = reqwest::Client::builder()
@@ -245,7 +244,7 @@ impl Fetcher {
         body: String,
         timeout: Duration,
     ) -> Result<u16, FetchError> {
-        self.rules.check(url.as_url())?;
+        self.rules.check(url.as_url()).map_err(FetchError::from)?;
         let response = self
             .client
             .post(url.as_url().clone())
@@ -261,7 +260,7 @@ impl Fetcher {
     /// Downloads `url`, refusing bodies over the byte limit or under the
     /// minimum rate as they stream.
     pub async fn fetch(&self, url: &SourceUrl) -> Result<Bytes, FetchError> {
-        self.rules.check(url.as_url())?;
+        self.rules.check(url.as_url()).map_err(FetchError::from)?;
         let response = self
             .client
             .get(url.as_url().clone())
@@ -356,42 +355,16 @@ impl RateFloor {
     }
 }
 
-/// What every URL of a fetch, the first and each redirect target, must
-/// satisfy.
-#[derive(Debug)]
-struct UrlRules {
-    allow_private: bool,
-    hosts: Vec<HostPattern>,
-    ports: AllowedPorts,
-}
-
-impl UrlRules {
-    /// Refuses a URL whose scheme is not HTTP, that carries credentials,
-    /// whose port is not allowed, whose host is not on a non-empty
-    /// allow-list, or, unless private sources are allowed, whose host is
-    /// an IP literal that is not public. Host names are checked by
-    /// [`PublicOnly`] on what they resolve to.
-    fn check(&self, url: &Url) -> Result<(), FetchError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::AddressNotAllowed);
+impl From<UrlRefusal> for FetchError {
+    fn from(refusal: UrlRefusal) -> Self {
+        match refusal {
+            UrlRefusal::Credentials => Self::Credentials,
+            UrlRefusal::Port(port) => Self::PortNotAllowed { port },
+            UrlRefusal::Host => Self::HostNotAllowed,
+            UrlRefusal::Scheme | UrlRefusal::NoHost | UrlRefusal::Address => {
+                Self::AddressNotAllowed
+            }
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(FetchError::Credentials);
-        }
-        let Some(host) = url.host() else {
-            return Err(FetchError::AddressNotAllowed);
-        };
-        let port = url.port_or_known_default().unwrap_or(0);
-        if !self.ports.allows(port) {
-            return Err(FetchError::PortNotAllowed { port });
-        }
-        if !self.hosts.is_empty() && !self.hosts.iter().any(|p| p.matches(&host)) {
-            return Err(FetchError::HostNotAllowed);
-        }
-        if is_internal_literal(&host) && !self.allow_private {
-            return Err(FetchError::AddressNotAllowed);
-        }
-        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use avatar_common::address::is_internal_literal;
+use avatar_common::address::UrlRefusal;
 use avatar_common::idempotency_key::InvalidIdempotencyKey;
 use avatar_common::jobs::Lane;
 use avatar_common::storage::ObjectKind;
@@ -154,28 +154,24 @@ pub fn callback_url(state: &AppState, text: &str) -> Result<SourceUrl, ApiError>
     let url: SourceUrl = text
         .parse()
         .map_err(|e| ApiError::InvalidRequest(format!("callbackUrl is not acceptable: {e}")))?;
-    let refused = |why: String| ApiError::InvalidRequest(format!("callbackUrl {why}"));
-    let parsed = url.as_url();
-    let port = parsed.port_or_known_default().unwrap_or(0);
-    if !outbound.fetch_allowed_ports.allows(port) {
-        return Err(refused(format!(
-            "names port {port}, which this service does not send to; use one of {}",
-            outbound.fetch_allowed_ports
-        )));
-    }
-    let Some(host) = parsed.host() else {
-        return Err(refused("names no host".into()));
-    };
-    let hosts = &outbound.fetch_allowed_hosts;
-    if !hosts.is_empty() && !hosts.iter().any(|allowed| allowed.matches(&host)) {
-        return Err(refused(format!(
-            "names {host}, which is not among the hosts this service sends to"
-        )));
-    }
-    if is_internal_literal(&host) && !outbound.allow_private_sources {
-        return Err(refused(
-            "names a private or reserved address; give a public one".into(),
-        ));
+    if let Err(refusal) = outbound.url_rules().check(url.as_url()) {
+        let why = match refusal {
+            UrlRefusal::Port(port) => format!(
+                "names port {port}, which this service does not send to; use one of {}",
+                outbound.fetch_allowed_ports
+            ),
+            UrlRefusal::Host => format!(
+                "names {}, which is not among the hosts this service sends to",
+                url.as_url().host_str().unwrap_or_default()
+            ),
+            UrlRefusal::Address | UrlRefusal::NoHost => {
+                "names a private or reserved address; give a public one".into()
+            }
+            UrlRefusal::Scheme | UrlRefusal::Credentials => {
+                "must be an http or https URL without a user name or password".into()
+            }
+        };
+        return Err(ApiError::InvalidRequest(format!("callbackUrl {why}")));
     }
     Ok(url)
 }
