@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 use redis::streams::{StreamInfoGroupsReply, StreamRangeReply};
 
-use super::keys::CONSUMER_GROUP;
+use super::keys::{CONSUMER_GROUP, DrainWork};
 use super::store::{now_ms, now_us};
 use super::{JobQueue, QueueError};
 use crate::imports::{ImportFailure, ImportItem, ImportMode, ImportRecord, field};
@@ -172,7 +172,7 @@ impl JobQueue {
     }
 
     /// Does up to `batches` batches of the work the import scripts left
-    /// to the drain (see [`Keys::drain`](super::Keys::drain)), oldest first; returns how many
+    /// to the drain (see [`DrainWork`]), oldest first; returns how many
     /// it did. Each batch is one script over at most [`ITEM_BATCH`] items,
     /// so Redis serves others between them; several workers draining at
     /// once is safe, a batch whose list changed meanwhile doing nothing.
@@ -184,12 +184,12 @@ impl JobQueue {
             let Some(member) = oldest.into_iter().next() else {
                 break;
             };
-            let mut parts = member.splitn(3, '\n');
-            let (kind, id, url) = (parts.next(), parts.next(), parts.next());
-            match (kind, id.and_then(|id| id.parse::<ImportId>().ok()), url) {
-                (Some("after"), Some(id), Some(url)) => self.drain_after(&id, url, &member).await?,
-                (Some("cancel"), Some(id), None) => self.drain_cancel(&id, &member).await?,
-                _ => {
+            match DrainWork::parse(&member) {
+                Some(DrainWork::After { import, url }) => {
+                    self.drain_after(&import, url, &member).await?;
+                }
+                Some(DrainWork::Cancel { import }) => self.drain_cancel(&import, &member).await?,
+                None => {
                     tracing::error!(%member, "dropping unreadable import work");
                     let _: i64 = conn.zrem(self.keys().drain(), &member).await?;
                 }

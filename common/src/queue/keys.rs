@@ -95,23 +95,10 @@ impl Keys {
     }
 
     /// The work left over by scripts that end an import's items in
-    /// batches, scored by when it was listed: a URL's waiting items still
-    /// to release, fail or cancel ([`Self::drain_after`]), and a cancelled
-    /// import's stream entries still to delete ([`Self::drain_cancel`]).
+    /// batches, scored by when it was listed: each member is a
+    /// [`DrainWork`], as `lua/lib/imports.lua` writes it.
     pub fn drain(&self) -> String {
         self.key(format_args!("import-drain"))
-    }
-
-    /// The member of [`Self::drain`] for the items of import `id` waiting
-    /// behind `url`.
-    pub fn drain_after(id: &ImportId, url: &str) -> String {
-        format!("after\n{id}\n{url}")
-    }
-
-    /// The member of [`Self::drain`] for the stream entries of the
-    /// cancelled import `id`.
-    pub fn drain_cancel(id: &ImportId) -> String {
-        format!("cancel\n{id}")
     }
 
     /// The last webhook delivery number.
@@ -197,6 +184,61 @@ mod tests {
             keys.unused(),
         ] {
             assert!(key.starts_with("{avatars}:"), "{key}");
+        }
+    }
+}
+
+/// A member of [`Keys::drain`]: `after`, the import's id and a URL, each on
+/// a line, for the items of the import waiting behind that URL still to
+/// release, fail or cancel; or `cancel` and the import's id, for a
+/// cancelled import's stream entries still to delete. The scripts write
+/// them (`drain_after_member`, `drain_cancel_member`); the drain reads
+/// them back here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DrainWork<'a> {
+    After { import: ImportId, url: &'a str },
+    Cancel { import: ImportId },
+}
+
+impl<'a> DrainWork<'a> {
+    /// The work `member` names, `None` for one that reads as none.
+    pub(crate) fn parse(member: &'a str) -> Option<Self> {
+        let mut parts = member.splitn(3, '\n');
+        let (kind, import, url) = (parts.next()?, parts.next()?.parse().ok()?, parts.next());
+        match (kind, url) {
+            ("after", Some(url)) => Some(Self::After { import, url }),
+            ("cancel", None) => Some(Self::Cancel { import }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod drain_work_tests {
+    use super::*;
+
+    #[test]
+    fn drain_members_read_back_as_their_work() {
+        let import: ImportId = "01M8T62ZQ28CF1MK8EHG08DDVZ".parse().expect("an import id");
+        assert_eq!(
+            DrainWork::parse(&format!("after\n{import}\nhttps://a.example/x?y=1")),
+            Some(DrainWork::After {
+                import,
+                url: "https://a.example/x?y=1"
+            })
+        );
+        assert_eq!(
+            DrainWork::parse(&format!("cancel\n{import}")),
+            Some(DrainWork::Cancel { import })
+        );
+        for junk in [
+            "",
+            "after",
+            "cancel\nnot-an-id",
+            &format!("cancel\n{import}\nx"),
+            &format!("other\n{import}\nx"),
+        ] {
+            assert_eq!(DrainWork::parse(junk), None, "{junk:?}");
         }
     }
 }

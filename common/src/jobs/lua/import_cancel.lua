@@ -9,7 +9,8 @@ if redis.call('HGET', K.import, I.status) == IS.running then
   redis.call('HINCRBY', K.import, I.cancelled, queued)
   -- Its entries left in the stream are deleted by the drain, a batch at
   -- a time.
-  redis.call('ZADD', K.drain, 'NX', A.now_ms, 'cancel\n' .. redis.call('HGET', K.import, I.id))
+  redis.call('ZADD', K.drain, 'NX', A.now_ms,
+    drain_cancel_member(redis.call('HGET', K.import, I.id)))
 end
 import_settle()
 return {'cancelled'}

@@ -17,7 +17,7 @@ for i = 1, #REST, 3 do
     redis.call('HSET', record, F.status, S.cancelled, F.updated, A.now_ms)
     expire(record)
     if redis.call('HGET', K.import_urls, url) == job_id then
-      redis.call('ZADD', K.drain, 'NX', A.now_ms, 'after\n' .. A.import_id .. '\n' .. url)
+      redis.call('ZADD', K.drain, 'NX', A.now_ms, drain_after_member(A.import_id, url))
     end
   end
 end

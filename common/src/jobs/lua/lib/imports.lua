@@ -19,18 +19,25 @@ local function import_first(url)
   return redis.call('HGET', K.import_urls, url) == A.job_id
 end
 
--- Moves one item of the import from count `from` to count `to`.
-local function import_move(from, to)
-  redis.call('HINCRBY', K.import, from, -1)
-  redis.call('HINCRBY', K.import, to, 1)
+-- Moves `n` items (one when not given) of the import from count `from`
+-- to count `to`.
+local function import_move(from, to, n)
+  n = n or 1
+  redis.call('HINCRBY', K.import, from, -n)
+  redis.call('HINCRBY', K.import, to, n)
   redis.call('HSET', K.import, I.updated, A.now_ms)
+end
+
+-- The entry of a failed item in the import's failures.
+local function import_failure_entry(index, user_id, url, code, message)
+  return cjson.encode({index = tonumber(index), userId = user_id, avatarUrl = url,
+    error = {code = code, message = message}})
 end
 
 -- Lists a failed item of the import.
 local function import_failure(index, user_id, url, code, message)
-  local entry = cjson.encode({index = tonumber(index), userId = user_id, avatarUrl = url,
-    error = {code = code, message = message}})
-  redis.call('ZADD', K.import_failures, index, entry)
+  redis.call('ZADD', K.import_failures, index,
+    import_failure_entry(index, user_id, url, code, message))
 end
 
 -- Ends the import once its body is read and none of its items is queued
@@ -73,13 +80,12 @@ end
 local function import_end_waiting(url, status, code, message)
   local failures, events = {}, {}
   for _, item in ipairs(WAITING) do
-    local f = redis.call('HMGET', item.record, F.index, F.user)
     if status == S.failed then
+      local f = redis.call('HMGET', item.record, F.index, F.user)
       redis.call('HSET', item.record, F.status, status, F.updated, A.now_ms,
         F.error_code, code, F.error_message, message)
       failures[#failures + 1] = f[1]
-      failures[#failures + 1] = cjson.encode({index = tonumber(f[1]), userId = f[2],
-        avatarUrl = url, error = {code = code, message = message}})
+      failures[#failures + 1] = import_failure_entry(f[1], f[2], url, code, message)
       events[#events + 1] = {userId = f[2], jobId = item.id,
         error = {code = code, message = message}}
     else
@@ -89,11 +95,20 @@ local function import_end_waiting(url, status, code, message)
   end
   if #events > 0 then
     redis.call('ZADD', K.import_failures, unpack(failures))
-    redis.call('HINCRBY', K.import, I.queued, -#events)
-    redis.call('HINCRBY', K.import, I.failed, #events)
-    redis.call('HSET', K.import, I.updated, A.now_ms)
+    import_move(I.queued, I.failed, #events)
     hook_add_all(A.hook_url, 'operator', ET.avatar_failed, events)
   end
+end
+
+-- The members of K.drain (read back by `DrainWork` in queue/keys.rs): the
+-- items of import `import_id` waiting behind `url`, and a cancelled
+-- import's stream entries.
+local function drain_after_member(import_id, url)
+  return 'after\n' .. import_id .. '\n' .. url
+end
+
+local function drain_cancel_member(import_id)
+  return 'cancel\n' .. import_id
 end
 
 -- Takes the WAITING items, handled, off the head of the list behind
@@ -106,7 +121,7 @@ local function import_after_done(url)
   if redis.call('EXISTS', K.import_after) == 0 then
     return false
   end
-  redis.call('ZADD', K.drain, 'NX', A.now_ms, 'after\n' .. A.import_id .. '\n' .. url)
+  redis.call('ZADD', K.drain, 'NX', A.now_ms, drain_after_member(A.import_id, url))
   return true
 end
 
