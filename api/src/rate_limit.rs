@@ -91,23 +91,24 @@ impl RateLimits {
 
     /// Counts an avatar change for `user`.
     pub async fn check_user(&self, user: &UserId) -> Result<(), ApiError> {
-        self.take("user", self.per_user, user.as_str()).await
+        match self.per_user {
+            Some(quota) => self.take("user", quota, user.as_str()).await,
+            None => Ok(()),
+        }
     }
 
     /// Counts a request from the client at `peer` (or the one a trusted
     /// proxy at `peer` names).
     pub async fn check_client(&self, peer: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
-        if self.per_client.is_none() {
-            return Ok(());
-        }
-        let key = limit_key(self.proxies.client_address(peer, headers)).to_string();
-        self.take("address", self.per_client, &key).await
-    }
-
-    async fn take(&self, scope: &str, quota: Option<Quota>, subject: &str) -> Result<(), ApiError> {
-        let Some(quota) = quota else {
+        let Some(quota) = self.per_client else {
             return Ok(());
         };
+        let key = limit_key(self.proxies.client_address(peer, headers)).to_string();
+        self.take("address", quota, &key).await
+    }
+
+    /// Counts one request of `subject` against `quota`, kept under `scope`.
+    async fn take(&self, scope: &str, quota: Quota, subject: &str) -> Result<(), ApiError> {
         match self
             .queue
             .take_rate(scope, subject, quota.per_minute, quota.burst)

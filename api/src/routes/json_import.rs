@@ -34,14 +34,17 @@ pub fn outline(bytes: &[u8]) -> Result<Outline, serde_json::Error> {
 /// until it answers `false`.
 pub fn each_item(bytes: &[u8], take: impl FnMut(Value) -> bool) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    match de::Deserializer::deserialize_map(&mut de, ItemsVisitor { take }) {
-        Err(e) if e.to_string().starts_with(STOPPED) => Ok(()),
+    let mut stopped = false;
+    let visitor = ItemsVisitor {
+        take,
+        stopped: &mut stopped,
+    };
+    match de::Deserializer::deserialize_map(&mut de, visitor) {
+        // The parse ends with an error when `take` stops it.
+        Err(_) if stopped => Ok(()),
         other => other,
     }
 }
-
-/// The error [`each_item`] stops the parse with when told to.
-const STOPPED: &str = "stopped by the reader";
 
 struct OutlineVisitor;
 
@@ -98,11 +101,13 @@ impl<'de> Visitor<'de> for Count {
     }
 }
 
-struct ItemsVisitor<F> {
+struct ItemsVisitor<'s, F> {
     take: F,
+    /// Set when `take` stopped the parse.
+    stopped: &'s mut bool,
 }
 
-impl<'de, F: FnMut(Value) -> bool> Visitor<'de> for ItemsVisitor<F> {
+impl<'de, F: FnMut(Value) -> bool> Visitor<'de> for ItemsVisitor<'_, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,6 +119,7 @@ impl<'de, F: FnMut(Value) -> bool> Visitor<'de> for ItemsVisitor<F> {
             if key == "items" {
                 map.next_value_seed(EachItem {
                     take: &mut self.take,
+                    stopped: &mut *self.stopped,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -125,6 +131,7 @@ impl<'de, F: FnMut(Value) -> bool> Visitor<'de> for ItemsVisitor<F> {
 
 struct EachItem<'a, F> {
     take: &'a mut F,
+    stopped: &'a mut bool,
 }
 
 impl<'de, F: FnMut(Value) -> bool> DeserializeSeed<'de> for EachItem<'_, F> {
@@ -145,7 +152,8 @@ impl<'de, F: FnMut(Value) -> bool> Visitor<'de> for EachItem<'_, F> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(item) = seq.next_element::<Value>()? {
             if !(self.take)(item) {
-                return Err(de::Error::custom(STOPPED));
+                *self.stopped = true;
+                return Err(de::Error::custom("stopped by the reader"));
             }
         }
         Ok(())
