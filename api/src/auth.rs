@@ -14,12 +14,14 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::settings::AuthSettings;
+use crate::settings::{AuthSettings, TokenArgs};
 use crate::state::AppState;
 
 /// The scope that lets a caller act on any user.
@@ -136,6 +138,55 @@ impl Verifier {
             .is_some_and(|scope| scope.split(' ').any(|s| s == ADMIN_SCOPE));
         Ok(Caller { user, admin })
     }
+}
+
+/// The claims of a token [`make_token`] signs.
+#[derive(Serialize)]
+struct NewClaims<'a> {
+    sub: &'a str,
+    iat: u64,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+/// A token for `args.user` that this service accepts, signed with the
+/// HS256 secret of `settings` (a public key cannot sign one).
+pub fn make_token(settings: &AuthSettings, args: &TokenArgs) -> anyhow::Result<String> {
+    let user = args
+        .user
+        .parse::<UserId>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(secret) = settings
+        .jwt_secret
+        .as_ref()
+        .filter(|s| !s.expose_secret().is_empty())
+    else {
+        anyhow::bail!(
+            "tokens are signed with AVATARS_JWT_SECRET, which is not set; with \
+             AVATARS_JWT_PUBLIC_KEY_FILE, tokens come from whoever holds the private key"
+        );
+    };
+    // Checked as the API checks it, so a token made here is one it accepts.
+    Verifier::from_settings(settings)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    let claims = NewClaims {
+        sub: user.as_str(),
+        iat: now,
+        exp: now.saturating_add(args.expires_in_secs),
+        scope: args.admin.then_some(ADMIN_SCOPE),
+        iss: settings.jwt_issuer.as_deref(),
+        aud: settings.jwt_audience.as_deref(),
+    };
+    let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+    encode(&Header::new(Algorithm::HS256), &claims, &key).context("cannot sign the token")
 }
 
 /// The authenticated caller of a request.

@@ -40,7 +40,7 @@ use avatar_common::storage::Storage;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use settings::{Cli, Settings};
+pub use settings::{Cli, Command, Settings};
 
 use crate::auth::Verifier;
 use crate::rate_limit::RateLimits;

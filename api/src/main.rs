@@ -16,6 +16,18 @@ fn main() -> std::process::ExitCode {
 #[tokio::main]
 async fn api() -> std::process::ExitCode {
     let cli = avatar_api::Cli::parse();
+    if let Some(avatar_api::Command::Token(args)) = &cli.command {
+        return match avatar_api::auth::make_token(&cli.settings.auth, args) {
+            Ok(token) => {
+                println!("{token}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("avatar-api token: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     avatar_common::telemetry::init(&cli.settings.shared.log);
     match avatar_api::run(cli.settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

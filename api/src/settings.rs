@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use avatar_common::settings::SharedSettings;
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::rate_limit::ProxyRange;
@@ -16,6 +16,33 @@ use crate::rate_limit::ProxyRange;
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
+    /// Without a command, the API runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `avatar-api` can do besides serving.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Print a bearer token for USER, signed with AVATARS_JWT_SECRET (and
+    /// carrying AVATARS_JWT_ISSUER and AVATARS_JWT_AUDIENCE when set), and
+    /// exit. For trying the service and for scripts; a platform's own
+    /// identity provider issues its users' tokens.
+    Token(TokenArgs),
+}
+
+/// The token `avatar-api token` prints.
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// The user id the token names (its `sub`).
+    pub user: String,
+    /// Give the token the admin scope, which acts on any user and runs
+    /// imports.
+    #[arg(long)]
+    pub admin: bool,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub expires_in_secs: u64,
 }
 
 /// Everything the API process needs.

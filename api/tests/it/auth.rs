@@ -157,3 +157,55 @@ async fn health_and_readiness_need_no_token() {
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
 }
+
+/// Runs `avatar-api token ARGS` with the test key and returns its status,
+/// standard output and standard error.
+fn token_command(args: &[&str], secret: Option<&str>) -> (bool, String, String) {
+    let mut command = std::process::Command::new(crate::support::app::api_binary());
+    command
+        .arg("token")
+        .args(args)
+        .env_remove("AVATARS_JWT_SECRET");
+    if let Some(secret) = secret {
+        command.env("AVATARS_JWT_SECRET", secret);
+    }
+    let out = command.output().expect("avatar-api runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_token_command_prints_tokens_the_service_accepts() {
+    let app = TestApp::spawn().await;
+    let secret = Some(crate::support::app::SECRET);
+
+    let (ok, alice, _) = token_command(&["alice"], secret);
+    assert!(ok);
+    let own = put_with_token(&app, "alice", Some(&alice)).await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let other = put_with_token(&app, "bob", Some(&alice)).await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+
+    let (ok, admin, _) = token_command(&["root", "--admin", "--expires-in-secs", "60"], secret);
+    assert!(ok);
+    let any = put_with_token(&app, "bob", Some(&admin)).await;
+    assert_eq!(any.status(), StatusCode::OK);
+
+    // Signed with another secret: the service refuses it.
+    let (ok, forged, _) = token_command(&["alice"], Some("another-secret-0123456789"));
+    assert!(ok);
+    assert_unauthenticated(
+        put_with_token(&app, "alice", Some(&forged)).await,
+        "another key",
+    )
+    .await;
+
+    let (ok, out, err) = token_command(&["alice"], None);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("AVATARS_JWT_SECRET"), "{err}");
+    let (ok, _, err) = token_command(&["not a user"], secret);
+    assert!(!ok && err.contains("user id"), "{err}");
+}
