@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod files;
 mod input;
 mod progress;
 mod state;
@@ -20,7 +21,10 @@ use clap::Parser;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
+use avatar_common::{ImportId, JobId, UserId};
+
 use crate::client::Client;
+use crate::files::FilesRoot;
 use crate::input::{Row, Source};
 use crate::progress::Progress;
 use crate::state::{State, Step};
@@ -29,8 +33,11 @@ use crate::state::{State, Step};
 ///
 /// The input is a CSV whose header names `userId` and `avatarUrl` (the
 /// service fetches each URL) or `path` (a local file this command
-/// uploads), or JSONL with the same fields. A relative path is taken from
-/// the input's folder.
+/// uploads), or JSONL with the same fields. A path is taken from the
+/// input's folder, or from --files-root; a row whose path leads outside
+/// it (an absolute path elsewhere, `..`, a symbolic link), or is not a
+/// regular file, fails without being read, and so does a row whose
+/// userId is not one the API takes.
 ///
 /// Stop it at any time (Ctrl-C, a kill) and run the same command again: it
 /// picks up where it was from the state file beside the input
@@ -64,6 +71,16 @@ struct Args {
     /// Default: the input's name with `.failures.csv` appended.
     #[arg(long)]
     failures: Option<PathBuf>,
+
+    /// The folder that `path` rows are read from, and that none may leave.
+    /// Default: the input's folder.
+    #[arg(long)]
+    files_root: Option<PathBuf>,
+
+    /// The largest file a `path` row may name; a larger one fails
+    /// unread. The API refuses uploads above its own limit too.
+    #[arg(long, default_value_t = 25 << 20)]
+    max_file_bytes: u64,
 
     /// URL rows per import.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -146,9 +163,33 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         bail!("{} has no rows", args.input.display());
     }
     let client = Client::new(&args.api, &args.token)?;
+    let root = match &args.files_root {
+        Some(root) => root.clone(),
+        None => match args.input.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        },
+    };
+    let files_root = FilesRoot::new(&root, args.max_file_bytes)?;
     let state_path = State::path_for(&args.input);
     let mut state = State::open(&state_path, &args.input, rows.len(), &args.mode)?;
     let progress = Progress::new(rows.len() as u64);
+
+    // A row the API would refuse, or whose file may not be read, fails
+    // here, and nothing of it is sent.
+    for row in &rows {
+        if state.handed.contains(&row.number) {
+            continue;
+        }
+        if let Some((code, message)) = refusal(row, &files_root) {
+            state.record(Step::RowEnded {
+                row: row.number,
+                outcome: "failed".into(),
+                code: Some(code.into()),
+                message: Some(message),
+            })?;
+        }
+    }
     progress.set(&state);
 
     // URL rows not yet handed over go in imports, in row order.
@@ -174,10 +215,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
                 answer.status
             );
         }
-        let import = answer.body["importId"]
-            .as_str()
-            .context("the API's answer to an import has no importId")?
-            .to_owned();
+        let import = checked::<ImportId>("import", &answer.body["importId"])?;
         state.record(Step::Imported {
             import,
             rows: chunk.iter().map(|r| r.number).collect(),
@@ -190,7 +228,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         .filter(|r| matches!(r.source, Source::File(_)) && !state.handed.contains(&r.number))
         .collect();
     let mut uploads = futures::stream::iter(files)
-        .map(|row| upload(&client, row))
+        .map(|row| upload(&client, &files_root, row))
         .buffer_unordered(args.concurrency as usize);
     while let Some(step) = uploads.next().await {
         state.record(step?)?;
@@ -243,8 +281,36 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     })
 }
 
+/// Why `row` fails before anything of it is sent: a user id the API
+/// refuses, or a path outside the files root.
+fn refusal(row: &Row, files: &FilesRoot) -> Option<(&'static str, String)> {
+    if let Err(e) = row.user.parse::<UserId>() {
+        return Some(("invalid_user_id", e.to_string()));
+    }
+    match &row.source {
+        Source::File(path) => files.relative(path).err().map(|r| (r.code, r.message)),
+        Source::Url(_) => None,
+    }
+}
+
+/// The id in `value`, an answer's `importId` or `jobId`, if it is one the
+/// API makes: it then names one path segment of later requests, and
+/// nothing else.
+fn checked<T: std::str::FromStr>(what: &str, value: &Value) -> anyhow::Result<String> {
+    let Some(id) = value.as_str() else {
+        bail!("the API's answer has no {what} id");
+    };
+    if id.parse::<T>().is_err() {
+        bail!(
+            "the API answered a {what} id {:?} that it does not make; is --api the avatar service?",
+            id.chars().take(64).collect::<String>()
+        );
+    }
+    Ok(id.to_owned())
+}
+
 /// Uploads a file row; a row the API refuses at once ends failed.
-async fn upload(client: &Client, row: &Row) -> anyhow::Result<Step> {
+async fn upload(client: &Client, files: &FilesRoot, row: &Row) -> anyhow::Result<Step> {
     let Source::File(path) = &row.source else {
         unreachable!("only file rows are uploaded")
     };
@@ -254,22 +320,14 @@ async fn upload(client: &Client, row: &Row) -> anyhow::Result<Step> {
         code: Some(code.into()),
         message: Some(message),
     };
-    let bytes = match tokio::fs::read(path).await {
+    let bytes = match files.read(path) {
         Ok(bytes) => bytes,
-        Err(e) => {
-            return Ok(failed(
-                "unreadable",
-                format!("cannot read {}: {e}", path.display()),
-            ));
-        }
+        Err(refusal) => return Ok(failed(refusal.code, refusal.message)),
     };
     let answer = client.upload(&row.user, bytes).await?;
     match answer.status.as_u16() {
         200 | 202 => Ok(Step::Uploaded {
-            job: answer.body["jobId"]
-                .as_str()
-                .context("the API's answer to an upload has no jobId")?
-                .to_owned(),
+            job: checked::<JobId>("job", &answer.body["jobId"])?,
             row: row.number,
         }),
         _ => {
@@ -278,6 +336,9 @@ async fn upload(client: &Client, row: &Row) -> anyhow::Result<Step> {
         }
     }
 }
+
+/// Failures asked for per page.
+const FAILURES_PAGE: u64 = 1000;
 
 /// Where an import stands.
 enum Followed {
@@ -289,7 +350,7 @@ enum Followed {
 
 /// Where `import` stands, and once it has ended, the steps that record it.
 async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::Result<Followed> {
-    let answer = client.get(&format!("/imports/{import}")).await?;
+    let answer = client.get(&["imports", import], &[]).await?;
     match answer.status.as_u16() {
         200 => {}
         404 => bail!(
@@ -314,12 +375,23 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
     }
     let mut steps = Vec::new();
     let mut cursor: Option<String> = None;
-    loop {
-        let query = match &cursor {
-            Some(c) => format!("/imports/{import}/failures?limit=1000&cursor={c}"),
-            None => format!("/imports/{import}/failures?limit=1000"),
-        };
-        let answer = client.get(&query).await?;
+    // The failures come in pages of up to 1,000 in a row; a server whose
+    // cursor repeats, or who pages on past the count, is not followed.
+    let failed = count("failed");
+    let most_pages = failed / FAILURES_PAGE + 1;
+    let mut seen = std::collections::HashSet::new();
+    for page in 0.. {
+        if page > most_pages {
+            bail!(
+                "import {import} counts {failed} failed items, but its failures go on past {most_pages} pages of {FAILURES_PAGE}; is --api the avatar service?"
+            );
+        }
+        let limit = FAILURES_PAGE.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let answer = client.get(&["imports", import, "failures"], &query).await?;
         if answer.status.as_u16() != 200 {
             let (code, message) = answer.error();
             bail!(
@@ -339,7 +411,15 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
                 message: item["error"]["message"].as_str().map(str::to_owned),
             });
         }
+        if steps.len() as u64 > failed {
+            bail!(
+                "import {import} counts {failed} failed items but lists more; is --api the avatar service?"
+            );
+        }
         match page["nextCursor"].as_str() {
+            Some(next) if !seen.insert(next.to_owned()) => bail!(
+                "the failures of import {import} page back to a cursor already read; is --api the avatar service?"
+            ),
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
@@ -362,7 +442,7 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
 
 /// The step that ends a file row's job; `None` while it runs.
 async fn job_step(client: &Client, row: usize, job: &str) -> anyhow::Result<Option<Step>> {
-    let answer = client.get(&format!("/jobs/{job}")).await?;
+    let answer = client.get(&["jobs", job], &[]).await?;
     if !matches!(answer.status.as_u16(), 200 | 404) {
         let (code, message) = answer.error();
         bail!(

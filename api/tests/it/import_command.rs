@@ -17,14 +17,14 @@ fn folder(name: &str) -> PathBuf {
 /// Runs `avatar-import` with `args` against `app`, stdout piped (not a
 /// terminal).
 async fn run(app: &TestApp, args: &[&str]) -> Output {
+    run_against(&app.address, &app.admin_token("migrator"), args).await
+}
+
+/// Runs `avatar-import` with `args` against the API at `address`.
+async fn run_against(address: &str, token: &str, args: &[&str]) -> Output {
     let mut command = Command::new(import_binary());
     command
-        .args([
-            "--api",
-            &app.address,
-            "--token",
-            &app.admin_token("migrator"),
-        ])
+        .args(["--api", address, "--token", token])
         .args(args)
         .stdin(Stdio::null());
     tokio::task::spawn_blocking(move || command.output().expect("cannot run avatar-import"))
@@ -208,4 +208,205 @@ async fn usage_errors_exit_2_and_help_explains_every_flag() {
         .output()
         .expect("runs");
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn rows_naming_files_outside_their_folder_or_bad_user_ids_fail_unsent() {
+    let app = TestApp::spawn().await;
+    let dir = folder("confined");
+    std::fs::write(dir.join("ok.jpg"), images::jpeg(120, 120)).expect("write");
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("link.jpg")).expect("link");
+    std::os::unix::fs::symlink("/etc", dir.join("etc")).expect("link");
+    let csv = "userId,path\n\
+        u1,/etc/shadow\n\
+        u2,../../../../etc/passwd\n\
+        u3,/proc/self/environ\n\
+        u4,link.jpg\n\
+        u5,etc/passwd\n\
+        victim/avatarBytes?priority=interactive&wait=30#,ok.jpg\n\
+        ../../../imports/x,ok.jpg\n\
+        u6,ok.jpg\n";
+    let input = dir.join("users.csv");
+    std::fs::write(&input, csv).expect("write");
+
+    let out = run(&app, &[input.to_str().expect("path")]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("8 rows: 1 completed, 0 skipped, 7 failed"),
+        "{stdout}"
+    );
+
+    let failures =
+        std::fs::read_to_string(dir.join("users.csv.failures.csv")).expect("failures file");
+    // userId,avatarUrl,path,row,code,message: none of these user ids or
+    // paths holds a comma, and the message is last.
+    let codes: Vec<(String, String)> = failures
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(6, ',').collect();
+            (fields[0].to_owned(), fields[4].to_owned())
+        })
+        .collect();
+    let expected = [
+        ("u1", "path_refused"),
+        ("u2", "path_refused"),
+        ("u3", "path_refused"),
+        ("u4", "path_refused"),
+        ("u5", "path_refused"),
+        (
+            "victim/avatarBytes?priority=interactive&wait=30#",
+            "invalid_user_id",
+        ),
+        ("../../../imports/x", "invalid_user_id"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(u, c)| (u.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(codes, expected, "{failures}");
+    assert!(
+        !failures.contains("root:"),
+        "a refused file's content reached the failures: {failures}"
+    );
+
+    assert!(app.current_avatar("anyone", "u6").await["avatarUrl"].is_string());
+    for user in ["victim", "u1", "u4"] {
+        let response = app.get_avatar("anyone", user).await;
+        assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND, "{user}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a server that is not the avatar API answers `avatar-import`.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    /// An import's state that never ends: 3 GB of spaces.
+    EndlessState,
+    /// Failures whose `nextCursor` is the one just asked with.
+    SameCursor,
+    /// Failures whose `nextCursor` is new each time, with no items.
+    EndlessCursors,
+    /// An `importId` that is a path.
+    PathImportId,
+}
+
+/// What the misbehaving server saw and sent.
+#[derive(Default)]
+struct Seen {
+    requests: std::sync::atomic::AtomicU64,
+    bytes_sent: std::sync::atomic::AtomicU64,
+    paths: std::sync::Mutex<Vec<String>>,
+}
+
+const IMPORT_ID: &str = "01JA0000000000000000000000";
+
+/// Starts a server on 127.0.0.1 that answers as `how` says.
+async fn misbehaving_server(how: Misbehaviour) -> (String, std::sync::Arc<Seen>) {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::response::{IntoResponse, Response};
+    use serde_json::json;
+
+    async fn answer(
+        State((how, seen)): State<(Misbehaviour, Arc<Seen>)>,
+        request: Request,
+    ) -> Response {
+        let n = seen.requests.fetch_add(1, Ordering::SeqCst);
+        let path = request.uri().path().to_owned();
+        seen.paths
+            .lock()
+            .expect("lock")
+            .push(request.uri().to_string());
+        if request.method() == axum::http::Method::POST {
+            let id = match how {
+                Misbehaviour::PathImportId => "../../../admin",
+                _ => IMPORT_ID,
+            };
+            return (
+                axum::http::StatusCode::ACCEPTED,
+                axum::Json(json!({"importId": id})),
+            )
+                .into_response();
+        }
+        match how {
+            Misbehaviour::EndlessState => {
+                let seen = seen.clone();
+                let chunk = bytes::Bytes::from(vec![b' '; 64 << 10]);
+                let chunks = futures::stream::iter(0..(3u64 << 30) / (64 << 10)).map(move |_| {
+                    seen.bytes_sent
+                        .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    Ok::<_, std::io::Error>(chunk.clone())
+                });
+                Response::new(Body::from_stream(chunks))
+            }
+            _ if path.ends_with("/failures") => {
+                let cursor = match how {
+                    Misbehaviour::SameCursor => "again".to_owned(),
+                    _ => format!("c{n}"),
+                };
+                axum::Json(json!({"items": [], "nextCursor": cursor})).into_response()
+            }
+            _ => axum::Json(json!({
+                "importId": IMPORT_ID, "finishedAt": "2026-01-01T00:00:00Z",
+                "queued": 0, "processing": 0, "completed": 0, "failed": 2500,
+                "skipped": 0, "cancelled": 0,
+            }))
+            .into_response(),
+        }
+    }
+
+    use futures::StreamExt as _;
+    let seen = Arc::new(Seen::default());
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state((how, seen.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (address, seen)
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_the_api_cannot_hold_the_command() {
+    use std::sync::atomic::Ordering;
+
+    let dir = folder("misbehaving");
+    let input = dir.join("users.csv");
+    std::fs::write(&input, "userId,avatarUrl\nu1,https://example.com/a.png\n").expect("write");
+    let input = input.to_str().expect("path");
+    for (how, says) in [
+        (Misbehaviour::EndlessState, "longer than"),
+        (Misbehaviour::SameCursor, "cursor already read"),
+        (Misbehaviour::EndlessCursors, "go on past 3 pages"),
+        (Misbehaviour::PathImportId, "does not make"),
+    ] {
+        let _ = std::fs::remove_file(format!("{input}.avatar-import-state"));
+        let (address, seen) = misbehaving_server(how).await;
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            run_against(&address, "any-token", &[input]),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("avatar-import still runs against a server that {says}"));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{says}: {stderr}");
+        assert!(stderr.contains(says), "{says}: {stderr}");
+        let requests = seen.requests.load(Ordering::SeqCst);
+        assert!(requests <= 6, "{says}: {requests} requests");
+        let sent = seen.bytes_sent.load(Ordering::SeqCst);
+        assert!(sent < 64 << 20, "{says}: the command read {sent} bytes");
+        let paths = seen.paths.lock().expect("lock").clone();
+        assert!(
+            paths.iter().all(|p| p.starts_with("/api/public/imports")),
+            "{says}: {paths:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
