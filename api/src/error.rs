@@ -8,6 +8,9 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// The most headers a request may carry (hyper's own bound).
+pub const MAX_HEADERS: usize = 100;
+
 /// An error answer of the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -32,6 +35,28 @@ pub enum ApiError {
     /// A job that ended in failure.
     #[error("{}", .0.message)]
     Job(JobFailure),
+    /// The HTTP server could not read the request's line or headers.
+    #[error(
+        "the request is not well-formed HTTP/1.1: its request line or a header (such as Content-Length or Transfer-Encoding) cannot be read"
+    )]
+    MalformedHttp,
+    /// The HTTP server met a request target longer than it reads.
+    #[error("the request target is too long; shorten the URL")]
+    UriTooLong,
+    /// The HTTP server met a request head over its buffer or with too
+    /// many headers.
+    #[error(
+        "the request head is over {limit} bytes or has more than {MAX_HEADERS} headers; send fewer or smaller headers"
+    )]
+    HeadTooLarge { limit: u64 },
+    /// One client address holds as many connections as it may.
+    #[error(
+        "this address has {limit} connections open, the most one client may; reuse them or close some, then retry"
+    )]
+    TooManyConnections { limit: usize },
+    /// The server holds as many connections as it takes.
+    #[error("the service has as many connections open as it takes; retry in a moment")]
+    ServerFull,
     /// The request head is larger than the limit.
     #[error("the request headers are larger than the limit of {limit} bytes")]
     HeadersTooLarge { limit: u64 },
@@ -64,10 +89,16 @@ impl ApiError {
                 FailureCode::ImageRejected => StatusCode::UNPROCESSABLE_ENTITY,
                 FailureCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             },
-            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::MalformedHttp => StatusCode::BAD_REQUEST,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } | Self::HeadTooLarge { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Unavailable(_) | Self::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -82,11 +113,34 @@ impl ApiError {
             Self::PayloadTooLarge { .. } | Self::TooManyItems { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Job(failure) => failure.code.as_str(),
-            Self::HeadersTooLarge { .. } => "headers_too_large",
+            Self::MalformedHttp | Self::UriTooLong => "invalid_request",
+            Self::HeadersTooLarge { .. } | Self::HeadTooLarge { .. } => "headers_too_large",
             Self::RequestTimeout { .. } => "request_timeout",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
+            Self::RateLimited { .. } | Self::TooManyConnections { .. } => "rate_limited",
+            Self::Unavailable(_) | Self::ServerFull => "unavailable",
         }
+    }
+
+    /// The whole HTTP/1.1 response of this error, for where no router
+    /// answers: the connection closes after it.
+    pub fn raw_response(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&crate::body::Error {
+            error: crate::body::ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        })
+        .unwrap_or_default();
+        let status = self.status();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
     }
 
     /// Redis or the store failed; `cause` is logged, not shown.
@@ -122,6 +176,17 @@ impl IntoResponse for ApiError {
             }
             Self::RequestTimeout { .. } => {
                 response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            Self::TooManyConnections { .. } | Self::ServerFull => {
+                let headers = response.headers_mut();
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(1),
+                );
+                headers.insert(
                     axum::http::header::CONNECTION,
                     axum::http::HeaderValue::from_static("close"),
                 );

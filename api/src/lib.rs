@@ -21,6 +21,7 @@
 pub mod admission;
 pub mod auth;
 pub mod body;
+pub mod connections;
 pub mod error;
 pub mod rate_limit;
 pub mod request_id;
@@ -43,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 pub use settings::{Cli, Command, Settings};
 
 use crate::auth::Verifier;
+use crate::connections::Connections;
 use crate::rate_limit::RateLimits;
 use crate::request_limits::RequestLimits;
 use crate::state::AppState;
@@ -122,7 +124,15 @@ pub async fn serve(
     let router = routes::router(state, rate_limits, request_limits);
 
     tracing::info!(%address, "listening");
-    server::serve(listener, router, &settings.limits, shutdown.clone()).await;
+    let connections = Connections::new(connections::limits(&settings.limits));
+    server::serve(
+        listener,
+        router,
+        connections,
+        u64::from(settings.limits.max_header_bytes),
+        shutdown.clone(),
+    )
+    .await;
     tracing::info!("HTTP server stopped");
     if let Some(workers) = workers {
         shutdown.cancel();

@@ -50,7 +50,8 @@ pub struct RateLimits {
 }
 
 /// The proxies whose `X-Forwarded-For` names the client.
-struct TrustedProxies(Vec<ProxyRange>);
+#[derive(Debug, Clone)]
+pub struct TrustedProxies(pub Vec<ProxyRange>);
 
 /// A proxy address or CIDR range whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +147,8 @@ impl TrustedProxies {
         client
     }
 
-    fn is_trusted(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.0.iter().any(|range| range.0.contains(&ip))
     }
@@ -156,7 +158,7 @@ impl TrustedProxies {
 /// also when written as IPv4-mapped IPv6; an IPv6 address by its /64, the
 /// smallest block one subscriber is given, so rotating addresses within it
 /// does not escape the limit.
-fn limit_key(address: IpAddr) -> IpAddr {
+pub fn limit_key(address: IpAddr) -> IpAddr {
     match address.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         v4 => v4,

@@ -170,11 +170,31 @@ pub struct LimitSettings {
           value_parser = clap::value_parser!(u32).range(8 * 1024..=1024 * 1024))]
     pub max_header_bytes: u32,
 
-    /// Seconds a client has to send a request's head; an idle keep-alive
-    /// connection is closed after as long.
-    #[arg(long, env = "AVATARS_HEADER_TIMEOUT_SECS", default_value_t = 30,
+    /// Seconds a client has to send a request's head, from the accept or
+    /// from its first byte after an idle spell; then the connection is
+    /// closed.
+    #[arg(long, env = "AVATARS_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_secs: u64,
+
+    /// Seconds a keep-alive connection may stay idle between requests;
+    /// behind a load balancer, set it above the balancer's own idle
+    /// timeout.
+    #[arg(long, env = "AVATARS_IDLE_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+
+    /// Connections the API keeps open at most; lowered to what the
+    /// process's open-file limit leaves room for.
+    #[arg(long, env = "AVATARS_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Connections one client address (an IPv4 address, an IPv6 /64) may
+    /// keep open; trusted proxies are not held to it.
+    #[arg(long, env = "AVATARS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_client: u64,
 
     /// Seconds a client has to send a request's whole body.
     #[arg(long, env = "AVATARS_BODY_TIMEOUT_SECS", default_value_t = 60,

@@ -8,6 +8,7 @@ use avatar_testkit as support;
 mod admission;
 mod auth;
 mod cage;
+mod connections;
 mod errors;
 mod fair_share;
 mod hostile_images;
