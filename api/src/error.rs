@@ -54,6 +54,11 @@ pub enum ApiError {
         "this address has {limit} connections open, the most one client may; reuse them or close some, then retry"
     )]
     TooManyConnections { limit: usize },
+    /// A user has as many callback deliveries pending as one may.
+    #[error(
+        "{limit} webhook deliveries to your callbackUrls are still pending, the most one user may have; wait until your receiver has taken them, or send the request without callbackUrl"
+    )]
+    TooManyCallbacks { limit: u64 },
     /// The server holds as many connections as it takes.
     #[error("the service has as many connections open as it takes; retry in a moment")]
     ServerFull,
@@ -95,9 +100,9 @@ impl ApiError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. }
+            | Self::TooManyConnections { .. }
+            | Self::TooManyCallbacks { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -116,7 +121,9 @@ impl ApiError {
             Self::MalformedHttp | Self::UriTooLong => "invalid_request",
             Self::HeadersTooLarge { .. } | Self::HeadTooLarge { .. } => "headers_too_large",
             Self::RequestTimeout { .. } => "request_timeout",
-            Self::RateLimited { .. } | Self::TooManyConnections { .. } => "rate_limited",
+            Self::RateLimited { .. }
+            | Self::TooManyConnections { .. }
+            | Self::TooManyCallbacks { .. } => "rate_limited",
             Self::Unavailable(_) | Self::ServerFull => "unavailable",
         }
     }

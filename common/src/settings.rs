@@ -190,6 +190,15 @@ pub struct OutboundSettings {
     #[arg(long, env = "AVATARS_WEBHOOK_RETRY_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u64).range(1..=24 * 30))]
     pub webhook_retry_hours: u64,
+
+    /// Callback deliveries one user may have pending; a PUT with a
+    /// callbackUrl past it is refused with 429. 0: no cap.
+    #[arg(
+        long,
+        env = "AVATARS_WEBHOOK_MAX_PENDING_CALLBACKS",
+        default_value_t = 100
+    )]
+    pub webhook_max_pending_callbacks: u64,
 }
 
 impl OutboundSettings {

@@ -163,6 +163,7 @@ fn delivery_pool(
         backoff: DeliveryPool::backoff(Duration::from_millis(worker.webhook_retry_base_ms)),
         give_up_after: Duration::from_secs(outbound.webhook_retry_hours * 3600),
         concurrency: worker.webhook_concurrency as usize,
+        per_host: worker.webhook_per_host as usize,
     }))
 }
 

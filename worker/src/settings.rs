@@ -164,10 +164,16 @@ pub struct WorkerSettings {
     pub user_max_running: u32,
 
     /// Webhook deliveries this process has in flight at once, apart from
-    /// its job slots.
+    /// its job slots, for each of the two lanes: the operator's endpoint,
+    /// and clients' callbackUrls.
     #[arg(long, env = "AVATARS_WEBHOOK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub webhook_concurrency: u64,
+
+    /// Callback deliveries this process has in flight at once to one host.
+    #[arg(long, env = "AVATARS_WEBHOOK_PER_HOST", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub webhook_per_host: u64,
 
     /// First pause before a failed webhook delivery is tried again, in
     /// milliseconds; each next pause doubles (at most an hour), with jitter.

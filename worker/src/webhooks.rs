@@ -4,14 +4,24 @@
 //! job slots, with a bound of its own, so a receiver that hangs holds one
 //! of the pool's connections for at most [`ANSWER_WITHIN`] and never a
 //! job slot.
+//!
+//! The operator's endpoint and clients' callbackUrls are two lanes, each
+//! claimed from its own due set into its own share of connections, so no
+//! callback receiver can make the operator's events wait. In the callback
+//! lane, at most `per_host` deliveries are in flight to one host; the
+//! host's other due deliveries are put off by [`HOST_BUSY_PAUSE`] without
+//! an attempt, and a host that keeps failing is backed off as a whole by
+//! the scripts.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use avatar_common::backoff::{Backoff, Jitter};
 use avatar_common::imports::ImportState;
-use avatar_common::queue::{JobQueue, Redis, now_ms};
+use avatar_common::queue::{Heard, JobQueue, Redis, now_ms};
 use avatar_common::timestamps::rfc3339;
 use avatar_common::webhooks::{Delivery, EventType, Target};
 use avatar_common::{ObjectKey, SourceUrl, metrics};
@@ -40,6 +50,10 @@ const POLL: Duration = Duration::from_secs(5);
 /// is compared with Redis's clock in whole milliseconds.
 const DUE_MARGIN: Duration = Duration::from_millis(5);
 
+/// How long a callback waits when its host has as many in flight from
+/// this pool as it may.
+const HOST_BUSY_PAUSE: Duration = Duration::from_secs(1);
+
 /// What the pool needs.
 pub struct DeliveryPool {
     pub queue: JobQueue,
@@ -53,8 +67,52 @@ pub struct DeliveryPool {
     pub backoff: Backoff,
     /// How long after its event a delivery is given up.
     pub give_up_after: Duration,
-    /// Deliveries in flight at once.
+    /// Deliveries in flight at once, in each lane.
     pub concurrency: usize,
+    /// Callback deliveries in flight at once to one host.
+    pub per_host: usize,
+}
+
+/// One lane of the pool: its deliveries' target, its share of connections
+/// and, for callbacks, how many are in flight to each host.
+struct Lane {
+    target: Target,
+    slots: Arc<Semaphore>,
+    hosts: Mutex<HashMap<String, usize>>,
+    /// Whether the lane is to be claimed from at the pool's next wake: a
+    /// delivery was announced in it, a retry came due, or its last claim
+    /// filled every free connection (more may be due).
+    wanted: AtomicBool,
+    full: AtomicBool,
+}
+
+impl Lane {
+    /// Counts a delivery to `host` in flight, if fewer than `most` are.
+    fn take_host(&self, host: &str, most: usize) -> bool {
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = hosts.entry(host.to_owned()).or_default();
+        if *n >= most {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn give_host(&self, host: &str) {
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = hosts.get_mut(host) {
+            *n -= 1;
+            if *n == 0 {
+                hosts.remove(host);
+            }
+        }
+    }
 }
 
 impl DeliveryPool {
@@ -85,52 +143,112 @@ impl DeliveryPool {
     /// due; deliveries in flight then are left to their lease, and another
     /// pool sends them again.
     pub async fn run(self: Arc<Self>, redis: Redis, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let lanes = [Target::Operator, Target::Callback].map(|target| {
+            Arc::new(Lane {
+                target,
+                slots: Arc::new(Semaphore::new(self.concurrency.max(1))),
+                hosts: Mutex::new(HashMap::new()),
+                wanted: AtomicBool::new(true),
+                full: AtomicBool::new(false),
+            })
+        });
         let woken = Arc::new(Notify::new());
-        let (channel, wake) = (self.queue.hook_wake_channel(), woken.clone());
-        // Each delivery announced wakes the pool; while the subscription is
-        // lost and made again, the pool polls.
+        let channel = self.queue.hook_wake_channel();
+        let (heard_lanes, wake) = (lanes.clone(), woken.clone());
+        // Each delivery announced wakes the pool for its lane; while the
+        // subscription is lost and made again, the pool polls both.
         let listener = tokio::spawn(async move {
-            redis.listen(channel, |_| wake.notify_one()).await;
+            redis
+                .listen(channel, |heard| {
+                    let callback =
+                        matches!(&heard, Heard::Message(m) if m.starts_with("callback:"));
+                    for lane in &heard_lanes {
+                        let named = match &heard {
+                            Heard::Message(_) => (lane.target == Target::Callback) == callback,
+                            Heard::Subscribed | Heard::Lost => true,
+                        };
+                        if named {
+                            lane.wanted.store(true, Ordering::Release);
+                        }
+                    }
+                    wake.notify_one();
+                })
+                .await;
         });
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
-                () = woken.notified() => {}
+            let polled = tokio::select! {
+                () = tokio::time::sleep(POLL) => true,
+                () = woken.notified() => false,
                 () = shutdown.cancelled() => {
                     listener.abort();
                     return;
                 }
-            }
-            let free = slots.available_permits();
-            if free == 0 {
-                continue;
-            }
-            let claimed = match self.queue.claim_hooks(free as u32, LEASE).await {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot claim webhook deliveries now");
+            };
+            for lane in &lanes {
+                if !lane.wanted.swap(false, Ordering::AcqRel) && !polled {
                     continue;
                 }
-            };
-            for delivery in claimed {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (pool, woken) = (Arc::clone(&self), woken.clone());
-                tokio::spawn(async move {
-                    let retry_in = pool.deliver(delivery).await;
-                    drop(slot);
-                    // The pool looks again when the retry comes due, not at
-                    // its next poll, so that pauses shorter than the poll
-                    // keep their length (any pool may take it meanwhile).
-                    if let Some(delay) = retry_in {
-                        tokio::time::sleep(delay + DUE_MARGIN).await;
-                        woken.notify_one();
-                    }
-                });
+                if let Err(e) = Arc::clone(&self).claim(lane, &woken).await {
+                    tracing::debug!(error = %e, lane = lane.target.as_str(), "cannot claim webhook deliveries now");
+                }
             }
         }
+    }
+
+    /// Claims what `lane` has room for and starts each delivery; a callback
+    /// whose host has as many in flight as it may is put off.
+    async fn claim(
+        self: Arc<Self>,
+        lane: &Arc<Lane>,
+        woken: &Arc<Notify>,
+    ) -> Result<(), avatar_common::queue::QueueError> {
+        let free = lane.slots.available_permits();
+        if free == 0 {
+            lane.full.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let claimed = self
+            .queue
+            .claim_hooks(lane.target, free as u32, LEASE)
+            .await?;
+        lane.full.store(claimed.len() >= free, Ordering::Release);
+        for delivery in claimed {
+            // Only callbacks are held to a bound per host.
+            let host = match lane.target {
+                Target::Callback => delivery.host.clone(),
+                Target::Operator => None,
+            };
+            if let Some(host) = &host
+                && !lane.take_host(host, self.per_host)
+            {
+                self.queue.defer_hook(delivery.id, HOST_BUSY_PAUSE).await?;
+                wake_after(lane, woken, HOST_BUSY_PAUSE);
+                continue;
+            }
+            let Ok(slot) = lane.slots.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            let (pool, lane, woken) = (Arc::clone(&self), Arc::clone(lane), woken.clone());
+            tokio::spawn(async move {
+                let retry_in = pool.deliver(delivery).await;
+                drop(slot);
+                if let Some(host) = &host {
+                    lane.give_host(host);
+                }
+                // A lane that had no room may have more due.
+                if lane.full.swap(false, Ordering::AcqRel) {
+                    lane.wanted.store(true, Ordering::Release);
+                    woken.notify_one();
+                }
+                // The pool looks again when the retry comes due, not at
+                // its next poll, so that pauses shorter than the poll
+                // keep their length (any pool may take it meanwhile).
+                if let Some(delay) = retry_in {
+                    wake_after(&lane, &woken, delay);
+                }
+            });
+        }
+        Ok(())
     }
 
     /// One attempt at `delivery`, and its record; the pause before its
@@ -141,14 +259,20 @@ impl DeliveryPool {
         let outcome = match self.attempt(&delivery).await {
             Ok(()) => {
                 tracing::info!(delivery = delivery.id, event, url = %delivery.url, "webhook delivered");
-                self.queue.end_hook(delivery.id).await.map(|()| "delivered")
+                self.queue
+                    .end_hook(delivery.id, true)
+                    .await
+                    .map(|()| "delivered")
             }
             Err(Undelivered { why, for_good }) => {
                 let age = Duration::from_millis(now_ms().saturating_sub(delivery.created_ms));
                 let delay = self.backoff.delay(delivery.attempts);
                 if for_good || age + delay > self.give_up_after {
                     tracing::error!(delivery = delivery.id, event, url = %delivery.url, attempts = delivery.attempts + 1, reason = %why, "webhook given up");
-                    self.queue.end_hook(delivery.id).await.map(|()| "given_up")
+                    self.queue
+                        .end_hook(delivery.id, false)
+                        .await
+                        .map(|()| "given_up")
                 } else {
                     tracing::warn!(delivery = delivery.id, event, url = %delivery.url, ?delay, reason = %why, "webhook not delivered; retrying later");
                     retry_in = Some(delay);
@@ -265,6 +389,16 @@ impl DeliveryPool {
         });
         Ok(body.to_string())
     }
+}
+
+/// Wakes the pool for `lane` after `delay` (and the margin of due times).
+fn wake_after(lane: &Arc<Lane>, woken: &Arc<Notify>, delay: Duration) {
+    let (lane, woken) = (lane.clone(), woken.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(delay + DUE_MARGIN).await;
+        lane.wanted.store(true, Ordering::Release);
+        woken.notify_one();
+    });
 }
 
 /// Why an attempt did not deliver, and whether that is for good.

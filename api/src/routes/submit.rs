@@ -176,6 +176,20 @@ pub fn callback_url(state: &AppState, text: &str) -> Result<SourceUrl, ApiError>
     Ok(url)
 }
 
+/// Refuses a callback for `user` who has as many callback deliveries
+/// pending as one user may (`AVATARS_WEBHOOK_MAX_PENDING_CALLBACKS`).
+async fn check_pending_callbacks(state: &AppState, user: &UserId) -> Result<(), ApiError> {
+    let limit = state.outbound.webhook_max_pending_callbacks;
+    if limit == 0 {
+        return Ok(());
+    }
+    let pending = state.queue.pending_callbacks(user).await?;
+    if pending >= limit {
+        return Err(ApiError::TooManyCallbacks { limit });
+    }
+    Ok(())
+}
+
 /// Accepts a new avatar for `user` and answers as the API contract says.
 pub async fn submit(
     state: &Arc<AppState>,
@@ -183,6 +197,9 @@ pub async fn submit(
     source: Source,
     preferences: Preferences,
 ) -> Result<Response, ApiError> {
+    if preferences.callback_url.is_some() {
+        check_pending_callbacks(state, &user).await?;
+    }
     let id = JobId::generate();
     let (source, staged) = match source {
         Source::Bytes(bytes) => {

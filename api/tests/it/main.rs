@@ -34,4 +34,5 @@ mod security_limits;
 mod storage;
 mod uploads;
 mod url_import;
+mod webhook_isolation;
 mod webhooks;

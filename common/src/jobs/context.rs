@@ -125,6 +125,8 @@ lead! {
             hook_due,
             hook_pending,
             hook_deliveries,
+            hook_due_callbacks,
+            hook_callback_users,
         }
         args {
             now_ms: u64,
@@ -174,6 +176,8 @@ lead! {
             hook_due,
             hook_pending,
             hook_deliveries,
+            hook_due_callbacks,
+            hook_callback_users,
         }
         args {
             now_ms: u64,
@@ -204,6 +208,8 @@ impl ImportContext {
             hook_due: keys.hook_due(),
             hook_pending: keys.hook_pending(),
             hook_deliveries: keys.hook_deliveries(),
+            hook_due_callbacks: keys.hook_due_callbacks(),
+            hook_callback_users: keys.hook_callback_users(),
             now_ms,
             record_ttl_secs,
             hook_channel: keys.hook_wake_channel(),
@@ -269,6 +275,8 @@ impl Context {
             hook_due: keys.hook_due(),
             hook_pending: keys.hook_pending(),
             hook_deliveries: keys.hook_deliveries(),
+            hook_due_callbacks: keys.hook_due_callbacks(),
+            hook_callback_users: keys.hook_callback_users(),
             now_ms: now_us / 1000,
             now_us,
             job_id: job.id.to_string(),

@@ -449,10 +449,16 @@ script! {
 }
 
 script! {
-    /// Claims up to `limit` due webhook deliveries for `lease_ms`; returns
+    /// Claims up to `limit` due webhook deliveries of the lane `hook_due`
+    /// for `lease_ms`, putting off those whose host is backed off; returns
     /// their records' fields.
     HooksClaim<'a>("lua/hooks_claim.lua") -> Vec<std::collections::HashMap<String, String>> {
-        keys { hook_due: &'a str, hook_pending: &'a str, hook_deliveries: &'a str }
+        keys {
+            hook_due: &'a str,
+            hook_pending: &'a str,
+            hook_deliveries: &'a str,
+            hook_hosts: &'a str,
+        }
         args {
             now_ms: u64,
             lease_ms: u64,
@@ -464,21 +470,42 @@ script! {
 script! {
     /// Forgets a delivered or given-up webhook delivery.
     HooksEnd<'a>("lua/hooks_end.lua") -> HookOutcome {
-        keys { hook_due: &'a str, hook_pending: &'a str, hook_deliveries: &'a str }
+        keys {
+            hook_due: &'a str,
+            hook_due_callbacks: &'a str,
+            hook_pending: &'a str,
+            hook_deliveries: &'a str,
+            hook_hosts: &'a str,
+            hook_callback_users: &'a str,
+        }
         args {
             id: u64,
+            /// `1` when the receiver took it.
+            delivered: u8,
         }
     }
 }
 
 script! {
-    /// Schedules a webhook delivery's next attempt at `due_ms`.
+    /// Schedules a webhook delivery's next attempt at `due_ms`, counting
+    /// the failure against a callback's host; or, `deferred`, only puts
+    /// it off.
     HooksRetry<'a>("lua/hooks_retry.lua") -> HookOutcome {
-        keys { hook_due: &'a str, hook_deliveries: &'a str }
+        keys {
+            hook_due: &'a str,
+            hook_due_callbacks: &'a str,
+            hook_deliveries: &'a str,
+            hook_hosts: &'a str,
+        }
         args {
             id: u64,
             due_ms: u64,
+            now_ms: u64,
             reason: &'a str,
+            deferred: u8,
+            trip_after: u32,
+            pause_first_ms: u64,
+            pause_max_ms: u64,
         }
     }
 }

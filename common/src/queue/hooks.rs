@@ -7,8 +7,9 @@ use redis::AsyncCommands;
 
 use super::store::now_ms;
 use super::{JobQueue, QueueError};
+use crate::UserId;
 use crate::jobs::scripts::{HooksClaim, HooksEnd, HooksRetry};
-use crate::webhooks::Delivery;
+use crate::webhooks::{Delivery, HOST_PAUSE_FIRST, HOST_PAUSE_MAX, HOST_TRIP_AFTER, Target};
 use crate::{ImportId, imports::ImportRecord};
 
 /// How many deliveries wait, and since when the oldest does.
@@ -24,18 +25,24 @@ impl JobQueue {
         self.keys().hook_wake_channel()
     }
 
-    /// Claims up to `limit` due deliveries for `lease`. A record that does
-    /// not read back is logged and forgotten.
+    /// Claims up to `limit` due deliveries of `lane` for `lease`. A record
+    /// that does not read back is logged and forgotten.
     pub async fn claim_hooks(
         &self,
+        lane: Target,
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<Delivery>, QueueError> {
         let keys = self.keys();
+        let due = match lane {
+            Target::Operator => keys.hook_due(),
+            Target::Callback => keys.hook_due_callbacks(),
+        };
         let records = HooksClaim {
-            hook_due: &keys.hook_due(),
+            hook_due: &due,
             hook_pending: &keys.hook_pending(),
             hook_deliveries: &keys.hook_deliveries(),
+            hook_hosts: &keys.hook_hosts(),
             now_ms: now_ms(),
             lease_ms: lease.as_millis() as u64,
             limit,
@@ -50,7 +57,7 @@ impl JobQueue {
                 Err(e) => {
                     tracing::error!(delivery = %id, error = %e, "dropping an unreadable webhook delivery");
                     if let Ok(id) = id.parse() {
-                        self.end_hook(id).await?;
+                        self.end_hook(id, false).await?;
                     }
                 }
             }
@@ -58,38 +65,75 @@ impl JobQueue {
         Ok(claimed)
     }
 
-    /// Forgets delivery `id`: delivered, or given up.
-    pub async fn end_hook(&self, id: u64) -> Result<(), QueueError> {
+    /// Forgets delivery `id`: `delivered`, or given up.
+    pub async fn end_hook(&self, id: u64, delivered: bool) -> Result<(), QueueError> {
         let keys = self.keys();
         HooksEnd {
             hook_due: &keys.hook_due(),
+            hook_due_callbacks: &keys.hook_due_callbacks(),
             hook_pending: &keys.hook_pending(),
             hook_deliveries: &keys.hook_deliveries(),
+            hook_hosts: &keys.hook_hosts(),
+            hook_callback_users: &keys.hook_callback_users(),
             id,
+            delivered: u8::from(delivered),
         }
         .invoke(&mut self.connection())
         .await?;
         Ok(())
     }
 
-    /// Schedules delivery `id` again after `delay`.
+    /// Schedules delivery `id` again after `delay`, its attempt failed
+    /// for `reason`; a callback's failure counts against its host.
     pub async fn retry_hook(
         &self,
         id: u64,
         delay: Duration,
         reason: &str,
     ) -> Result<(), QueueError> {
+        self.reschedule_hook(id, delay, reason, false).await
+    }
+
+    /// Puts delivery `id` off by `delay` without an attempt.
+    pub async fn defer_hook(&self, id: u64, delay: Duration) -> Result<(), QueueError> {
+        self.reschedule_hook(id, delay, "", true).await
+    }
+
+    async fn reschedule_hook(
+        &self,
+        id: u64,
+        delay: Duration,
+        reason: &str,
+        deferred: bool,
+    ) -> Result<(), QueueError> {
         let keys = self.keys();
+        let now_ms = now_ms();
         HooksRetry {
             hook_due: &keys.hook_due(),
+            hook_due_callbacks: &keys.hook_due_callbacks(),
             hook_deliveries: &keys.hook_deliveries(),
+            hook_hosts: &keys.hook_hosts(),
             id,
-            due_ms: now_ms() + delay.as_millis() as u64,
+            due_ms: now_ms + delay.as_millis() as u64,
+            now_ms,
             reason,
+            deferred: u8::from(deferred),
+            trip_after: HOST_TRIP_AFTER,
+            pause_first_ms: HOST_PAUSE_FIRST.as_millis() as u64,
+            pause_max_ms: HOST_PAUSE_MAX.as_millis() as u64,
         }
         .invoke(&mut self.connection())
         .await?;
         Ok(())
+    }
+
+    /// How many callback deliveries of `user` are pending.
+    pub async fn pending_callbacks(&self, user: &UserId) -> Result<u64, QueueError> {
+        let pending: Option<u64> = self
+            .connection()
+            .hget(self.keys().hook_callback_users(), user.as_str())
+            .await?;
+        Ok(pending.unwrap_or(0))
     }
 
     /// How many deliveries are pending, and the age of the oldest.

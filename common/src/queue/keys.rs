@@ -112,6 +112,23 @@ impl Keys {
         self.key(format_args!("hook:due"))
     }
 
+    /// Deliveries to clients' callbackUrls, scored as [`Self::hook_due`]:
+    /// a lane of their own, so the operator's never wait behind them.
+    pub fn hook_due_callbacks(&self) -> String {
+        self.key(format_args!("hook:due:callbacks"))
+    }
+
+    /// Each callback host that has failed lately: its failures in a row
+    /// and until when it is backed off (unix ms), as `failures|until`.
+    pub fn hook_hosts(&self) -> String {
+        self.key(format_args!("hook:hosts"))
+    }
+
+    /// Each user's callback deliveries pending, for the cap on them.
+    pub fn hook_callback_users(&self) -> String {
+        self.key(format_args!("hook:callback-users"))
+    }
+
     /// Webhook delivery numbers scored by when they were made.
     pub fn hook_pending(&self) -> String {
         self.key(format_args!("hook:pending"))

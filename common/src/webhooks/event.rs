@@ -88,6 +88,8 @@ pub struct Delivery {
     pub created_ms: u64,
     /// Attempts before this one.
     pub attempts: u32,
+    /// A callback's host and port, as its back-off is kept under.
+    pub host: Option<String>,
 }
 
 impl Delivery {
@@ -98,6 +100,7 @@ impl Delivery {
 
     /// Reads a delivery from its record's fields.
     pub fn parse(mut fields: HashMap<String, String>) -> Result<Self, String> {
+        let host = fields.remove(field::HOST).filter(|h| !h.is_empty());
         let mut take = |name: &str| {
             fields
                 .remove(name)
@@ -112,6 +115,7 @@ impl Delivery {
             data: serde_json::from_str(&take(field::DATA)?).map_err(|e| e.to_string())?,
             created_ms: number(take(field::CREATED)?)?,
             attempts: u32::try_from(number(take(field::ATTEMPTS)?)?).unwrap_or(u32::MAX),
+            host,
         })
     }
 }
