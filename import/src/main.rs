@@ -21,6 +21,7 @@ use clap::Parser;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
+use avatar_common::imports::FAILURES_KEPT;
 use avatar_common::{ImportId, JobId, UserId};
 
 use crate::client::Client;
@@ -130,6 +131,8 @@ struct Summary {
     completed: u64,
     skipped: u64,
     failed: u64,
+    /// Failed rows the service counted but did not list.
+    unlisted: u64,
     failures_file: PathBuf,
     took: Duration,
 }
@@ -151,6 +154,13 @@ impl std::fmt::Display for Summary {
                 "; the failed rows are in {}",
                 self.failures_file.display()
             )?;
+            if self.unlisted > 0 {
+                write!(
+                    f,
+                    " ({} more failed that the service counted but did not list: it lists an import's first {FAILURES_KEPT})",
+                    self.unlisted
+                )?;
+            }
         }
         Ok(())
     }
@@ -275,7 +285,8 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         rows: rows.len(),
         completed: state.completed,
         skipped: state.skipped,
-        failed: state.failures.len() as u64,
+        failed: state.failures.len() as u64 + state.unlisted,
+        unlisted: state.unlisted,
         failures_file,
         took: started.elapsed(),
     })
@@ -425,17 +436,19 @@ async fn import_steps(client: &Client, import: &str, rows: &[usize]) -> anyhow::
         }
     }
     let listed = steps.len() as u64;
-    if listed != count("failed") {
+    // The service lists an import's first FAILURES_KEPT failures; past
+    // them it only counts.
+    if listed != failed.min(FAILURES_KEPT) {
         bail!(
-            "import {import} counts {} failed items but lists {listed}; run again to read them anew",
-            count("failed")
+            "import {import} counts {failed} failed items but lists {listed}; run again to read them anew"
         );
     }
     steps.push(Step::ImportEnded {
         ended: import.to_owned(),
         completed: count("completed"),
         skipped: count("skipped") + count("cancelled"),
-        failed: count("failed"),
+        failed,
+        unlisted: failed - listed,
     });
     Ok(Followed::Ended(steps))
 }

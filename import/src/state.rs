@@ -30,6 +30,9 @@ pub enum Step {
         completed: u64,
         skipped: u64,
         failed: u64,
+        /// Failed items the service counted but did not list.
+        #[serde(default)]
+        unlisted: u64,
     },
     /// A file row was accepted as a job.
     Uploaded { job: String, row: usize },
@@ -61,6 +64,8 @@ pub struct State {
     pub completed: u64,
     pub skipped: u64,
     pub failures: HashMap<usize, Failure>,
+    /// Failed rows of ended imports that the service did not list.
+    pub unlisted: u64,
     file: Option<PathBuf>,
 }
 
@@ -132,11 +137,13 @@ impl State {
                 ended,
                 completed,
                 skipped,
+                unlisted,
                 ..
             } => {
                 if self.open_imports.remove(&ended).is_some() {
                     self.completed += completed;
                     self.skipped += skipped;
+                    self.unlisted += unlisted;
                 }
             }
             Step::Uploaded { job, row } => {

@@ -349,6 +349,15 @@ impl TestApp {
         format!("{{{}}}:{rest}", self.prefix)
     }
 
+    /// A connection to this app's Redis.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("the app's Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("cannot connect to the app's Redis")
+    }
+
     /// A bearer token for `sub`, valid for an hour.
     pub fn token(&self, sub: &str) -> String {
         token_with(json!({"sub": sub, "exp": now() + 3600}))

@@ -289,40 +289,32 @@ async fn from_json(state: &AppState, query: ImportQuery, body: Body) -> Result<O
 async fn from_ndjson(state: &AppState, query: ImportQuery, body: Body) -> Result<Opened, ApiError> {
     let options = Options::read(state, query.mode, query.callback_url)?;
     let limits = state.import_limits;
+    // The whole body first, to a file: an import over a limit is refused
+    // before anything of it is stored.
+    let spooled = spool(body, limits).await?;
     let mut import = Import::new(state, options);
-    let mut stream = body.into_data_stream();
+    let mut stream = tokio_util::io::ReaderStream::with_capacity(spooled, SPOOL_READ);
     let mut lines = LineSplitter::new(MAX_LINE_BYTES);
-    let mut received = 0u64;
     let mut index = 0u64;
     loop {
         let chunk = match stream.next().await {
             Some(Ok(chunk)) => Some(chunk),
             Some(Err(e)) => {
                 return import
-                    .abort(ApiError::InvalidRequest(format!(
-                        "the body could not be read: {e}"
+                    .abort(ApiError::unavailable(format!(
+                        "cannot read the spooled import body: {e}"
                     )))
                     .await;
             }
             None => None,
         };
-        if let Some(chunk) = &chunk {
-            received += chunk.len() as u64;
-            if received > limits.max_ndjson_bytes {
-                return import
-                    .abort(ApiError::PayloadTooLarge {
-                        limit: limits.max_ndjson_bytes,
-                    })
-                    .await;
-            }
-        }
         let found = match &chunk {
             Some(chunk) => lines.push(chunk),
             None => lines.finish(),
         };
         for line in found {
             let value = match line {
-                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
+                Line::Text(text) if is_blank(&text) => continue,
                 Line::Text(text) => serde_json::from_slice::<Value>(&text)
                     .map_err(|e| format!("line {} is not JSON: {e}", index + 1)),
                 Line::TooLong => Err(format!(
@@ -330,9 +322,6 @@ async fn from_ndjson(state: &AppState, query: ImportQuery, body: Body) -> Result
                     index + 1
                 )),
             };
-            if index >= limits.max_items {
-                return import.abort(too_many(limits.max_items)).await;
-            }
             if let Err(e) = import.push(read_item(index, value)).await {
                 return import.abort(e).await;
             }
@@ -342,10 +331,77 @@ async fn from_ndjson(state: &AppState, query: ImportQuery, body: Body) -> Result
             break;
         }
     }
-    if index == 0 {
+    import.finish().await
+}
+
+/// Bytes read from a spooled body at a time.
+const SPOOL_READ: usize = 64 * 1024;
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Writes `body` to an unlinked file in the temporary folder while
+/// counting its items, and returns the file at its start: a body over
+/// `AVATARS_IMPORT_MAX_BYTES`, with more than `AVATARS_IMPORT_MAX_ITEMS`
+/// items or with none is refused here, before anything is stored. The
+/// file is gone when it is closed; a full disk is a 503.
+async fn spool(body: Body, limits: ImportLimits) -> Result<tokio::fs::File, ApiError> {
+    use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
+    let path = std::env::temp_dir().join(format!("avatar-import-{}", ImportId::generate()));
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(format!("cannot spool an import to {}: {e}", path.display()))
+        })?;
+    // Unlinked at once: nothing is left behind, whatever happens next.
+    let _ = tokio::fs::remove_file(&path).await;
+    let mut file = tokio::io::BufWriter::with_capacity(SPOOL_READ, file);
+    let mut stream = body.into_data_stream();
+    let mut lines = LineSplitter::new(MAX_LINE_BYTES);
+    let (mut received, mut items) = (0u64, 0u64);
+    let mut count = |found: Vec<Line>| -> Result<(), ApiError> {
+        for line in found {
+            if matches!(&line, Line::Text(text) if is_blank(text)) {
+                continue;
+            }
+            items += 1;
+            if items > limits.max_items {
+                return Err(too_many(limits.max_items));
+            }
+        }
+        Ok(())
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::InvalidRequest(format!("the body could not be read: {e}")))?;
+        received += chunk.len() as u64;
+        if received > limits.max_ndjson_bytes {
+            return Err(ApiError::PayloadTooLarge {
+                limit: limits.max_ndjson_bytes,
+            });
+        }
+        count(lines.push(&chunk))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot spool an import: {e}")))?;
+    }
+    count(lines.finish())?;
+    if items == 0 {
         return Err(no_items());
     }
-    import.finish().await
+    file.flush()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot spool an import: {e}")))?;
+    let mut file = file.into_inner();
+    file.rewind()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot read a spooled import: {e}")))?;
+    Ok(file)
 }
 
 /// An import being accepted: its record is created with the first batch.

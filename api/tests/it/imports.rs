@@ -517,3 +517,77 @@ async fn a_json_import_over_the_item_limit_is_refused_before_its_items_are_built
     eprintln!("the API grew by {grown_mb} MB for a {body_mb} MB body");
     assert!(grown_mb < 120, "the API grew by {grown_mb} MB");
 }
+
+/// The keys of `app`'s deployment whose names start with `rest`.
+async fn keys_under(app: &TestApp, rest: &str) -> Vec<String> {
+    let mut redis = app.redis().await;
+    let pattern = format!("{}*", app.key(rest))
+        .replace('{', "\\{")
+        .replace('}', "\\}");
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut redis)
+        .await
+        .expect("KEYS")
+}
+
+#[tokio::test]
+async fn an_import_over_a_limit_is_refused_whole_and_stores_nothing() {
+    let app = TestApp::builder()
+        .env("AVATARS_IMPORT_MAX_ITEMS", "100")
+        .env("AVATARS_IMPORT_MAX_BYTES", "20000")
+        .start()
+        .await;
+    // One item too many, every one junk: before, the first hundred stayed
+    // as failures for seven days.
+    let junk: String = (0..101).map(|n| format!("junk line {n}\n")).collect();
+    let response = app.post_import_ndjson("", junk).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // A body over the byte limit, its first lines valid.
+    let big: String = (0..400)
+        .map(|n| format!("{}\n", item(&format!("u{n}"), "https://example.com/a.png")))
+        .collect();
+    assert!(big.len() > 20_000);
+    let response = app.post_import_ndjson("", big).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(keys_under(&app, "import").await, Vec::<String>::new());
+    assert_eq!(keys_under(&app, "job:").await, Vec::<String>::new());
+    // Within the limits, an import is taken.
+    let fine: String = (0..100).map(|n| format!("junk line {n}\n")).collect();
+    let id = accepted(app.post_import_ndjson("", fine).await).await;
+    assert_eq!(app.import_outcome(&id).await["failed"], 100);
+}
+
+#[tokio::test]
+async fn failures_are_clipped_and_past_ten_thousand_only_counted() {
+    let app = TestApp::spawn().await;
+    let kept = avatar_common::imports::FAILURES_KEPT;
+    let long_user = "u".repeat(10_000);
+    let mut body = String::new();
+    for n in 0..kept + 50 {
+        let user = if n == 0 {
+            long_user.as_str()
+        } else {
+            "not a user"
+        };
+        body += &format!("{}\n", item(user, format!("ftp://x/{n}")));
+    }
+    let id = accepted(app.post_import_ndjson("", body).await).await;
+    let outcome = app.import_outcome(&id).await;
+    assert_eq!(outcome["failed"], kept + 50, "{outcome}");
+    assert_eq!(outcome["total"], kept + 50, "{outcome}");
+    let first = app.get_import(&id, "/failures?limit=1").await;
+    let user = first["items"][0]["userId"].as_str().expect("userId");
+    assert!(
+        user.len() <= 515 && user.ends_with("..."),
+        "{} bytes",
+        user.len()
+    );
+    let message = first["items"][0]["error"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.len() <= 515, "{} bytes", message.len());
+    let listed = all_failures(&app, &id, 1000).await;
+    assert_eq!(listed.len() as u64, kept);
+    assert_eq!(listed.last().expect("one")["index"], kept - 1);
+}

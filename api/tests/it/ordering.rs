@@ -87,11 +87,7 @@ async fn many_updates_accepted_in_order_leave_the_last_one_current() {
 
 /// Jobs still in the test's stream.
 async fn pending_jobs(app: &TestApp) -> u64 {
-    let client = redis::Client::open(crate::support::app::redis_url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = app.redis().await;
     redis::cmd("XLEN")
         .arg(app.key("jobs"))
         .query_async(&mut conn)

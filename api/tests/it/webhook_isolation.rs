@@ -130,11 +130,7 @@ async fn a_callback_host_that_keeps_failing_is_backed_off_as_a_whole() {
         tried <= 7,
         "a host that kept failing was tried {tried} times in 3 s after it failed 5 times"
     );
-    let mut redis = redis::Client::open(app.redis_url.as_str())
-        .expect("redis")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
+    let mut redis = app.redis().await;
     let host = failing.to_string();
     let authority = host
         .trim_start_matches("http://")

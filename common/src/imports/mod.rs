@@ -38,8 +38,8 @@
 mod record;
 
 pub use record::{
-    ImportCounts, ImportError, ImportFailure, ImportMode, ImportRecord, ImportState, ImportStatus,
-    field,
+    FAILURE_TEXT_BYTES, FAILURES_KEPT, ImportCounts, ImportError, ImportFailure, ImportMode,
+    ImportRecord, ImportState, ImportStatus, clip_failure_text, field,
 };
 
 use serde::{Deserialize, Serialize};

@@ -219,6 +219,42 @@ impl From<&ImportRecord> for ImportState {
     }
 }
 
+/// The most failures one import lists; past them, only its `failed`
+/// count grows, so a body of junk costs Redis a bounded amount.
+pub const FAILURES_KEPT: u64 = 10_000;
+
+/// The most bytes of a failure's user id, URL or message that are kept;
+/// a longer one is cut at a character boundary and ends with `...`.
+pub const FAILURE_TEXT_BYTES: usize = 512;
+
+/// `text` cut to at most [`FAILURE_TEXT_BYTES`] (and the mark of a cut).
+pub fn clip_failure_text(text: &str) -> String {
+    if text.len() <= FAILURE_TEXT_BYTES {
+        return text.to_owned();
+    }
+    let mut cut = FAILURE_TEXT_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &text[..cut])
+}
+
+impl ImportFailure {
+    /// The failure as it is kept: each text clipped.
+    pub fn clipped(self) -> Self {
+        let clip = |text: Option<String>| text.map(|t| clip_failure_text(&t));
+        Self {
+            index: self.index,
+            user_id: clip(self.user_id),
+            avatar_url: clip(self.avatar_url),
+            error: ImportError {
+                code: self.error.code,
+                message: clip_failure_text(&self.error.message),
+            },
+        }
+    }
+}
+
 /// A failed item, as listed by `GET /imports/{id}/failures`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

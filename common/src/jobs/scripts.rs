@@ -81,6 +81,11 @@ fn prelude(keys: &[&str], args: &[&str], waiting: bool) -> String {
         args.len() + 1
     );
     lua += &format!("local BATCH = {}\n", super::ITEM_BATCH);
+    lua += &format!(
+        "local FAILURES_KEPT = {}\nlocal FAILURE_TEXT_BYTES = {}\n",
+        imports::FAILURES_KEPT,
+        imports::FAILURE_TEXT_BYTES
+    );
     lua += "local WAITING = {}\n";
     if waiting {
         lua += "for i, id in ipairs(REST) do WAITING[i] = {id = id, record = REST_KEYS[i]} end\n";

@@ -117,7 +117,7 @@ impl JobQueue {
                     ]);
                 }
                 ImportEntry::Invalid(failure) => {
-                    let json = serde_json::to_string(failure).map_err(|e| {
+                    let json = serde_json::to_string(&failure.clone().clipped()).map_err(|e| {
                         QueueError::Corrupt(format!("cannot encode a failure: {e}"))
                     })?;
                     invalid.extend([failure.index.to_string(), json]);

@@ -10,8 +10,8 @@
 -- JSON, URL), whose keys REST_KEYS holds, three per item: the user's hash,
 -- the job's record and the list of the items waiting behind its URL.
 local invalid = tonumber(A.invalid)
-for i = 1, invalid * 2, 2 do
-  redis.call('ZADD', K.failures, REST[i], REST[i + 1])
+if invalid > 0 then
+  import_failures_add(K.failures, {unpack(REST, 1, invalid * 2)})
 end
 local jobs = 0
 for i = invalid * 2 + 1, #REST, 5 do

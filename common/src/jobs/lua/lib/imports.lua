@@ -28,16 +28,47 @@ local function import_move(from, to, n)
   redis.call('HSET', K.import, I.updated, A.now_ms)
 end
 
+-- `text` cut to at most FAILURE_TEXT_BYTES at a UTF-8 character
+-- boundary, marked with '...' (as `clip_failure_text` in Rust).
+local function clip(text)
+  if type(text) ~= 'string' or #text <= FAILURE_TEXT_BYTES then
+    return text
+  end
+  local cut = FAILURE_TEXT_BYTES
+  while cut > 0 do
+    local next_byte = string.byte(text, cut + 1)
+    if next_byte < 128 or next_byte >= 192 then
+      break
+    end
+    cut = cut - 1
+  end
+  return string.sub(text, 1, cut) .. '...'
+end
+
 -- The entry of a failed item in the import's failures.
 local function import_failure_entry(index, user_id, url, code, message)
-  return cjson.encode({index = tonumber(index), userId = user_id, avatarUrl = url,
-    error = {code = code, message = message}})
+  return cjson.encode({index = tonumber(index), userId = clip(user_id), avatarUrl = clip(url),
+    error = {code = code, message = clip(message)}})
+end
+
+-- Adds the failure entries `scored` (score, entry, score, entry ...) to
+-- `key`, as many as fit under FAILURES_KEPT; past it, only the import's
+-- count of failed items grows.
+local function import_failures_add(key, scored)
+  local room = FAILURES_KEPT - redis.call('ZCARD', key)
+  if room <= 0 or #scored == 0 then
+    return
+  end
+  if #scored > room * 2 then
+    scored = {unpack(scored, 1, room * 2)}
+  end
+  redis.call('ZADD', key, unpack(scored))
 end
 
 -- Lists a failed item of the import.
 local function import_failure(index, user_id, url, code, message)
-  redis.call('ZADD', K.import_failures, index,
-    import_failure_entry(index, user_id, url, code, message))
+  import_failures_add(K.import_failures, {index,
+    import_failure_entry(index, user_id, url, code, message)})
 end
 
 -- Ends the import once its body is read and none of its items is queued
@@ -94,7 +125,7 @@ local function import_end_waiting(url, status, code, message)
     expire(item.record)
   end
   if #events > 0 then
-    redis.call('ZADD', K.import_failures, unpack(failures))
+    import_failures_add(K.import_failures, failures)
     import_move(I.queued, I.failed, #events)
     hook_add_all(A.hook_url, 'operator', ET.avatar_failed, events)
   end
