@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -631,51 +631,52 @@ pub fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// The `avatar-api` that cargo built for the running test: it sits in
-/// the target folder, beside the `deps/` folder that holds the test.
-pub fn api_binary() -> PathBuf {
-    let test = std::env::current_exe().expect("the test knows its own path");
-    let mut dir = test
-        .parent()
-        .expect("the test is in a folder")
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join(format!("avatar-api{}", std::env::consts::EXE_SUFFIX))
-}
-
-/// The `avatar-worker` binary of this build, brought up to date once per
-/// test run (cargo builds only this package's binaries for its tests).
-pub fn worker_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| built("avatar-worker")).clone()
-}
-
-/// The `avatar-import` binary of this build, brought up to date once per
-/// test run.
-pub fn import_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| built("avatar-import")).clone()
-}
-
-/// Builds the binary of package `name` (named alike) in this build's
-/// profile, and returns its path beside `avatar-api`.
-fn built(name: &str) -> PathBuf {
-    let api = api_binary();
-    let path = api.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", name, "--bin", name]);
-    if api.components().any(|c| c.as_os_str() == "release") {
-        build.arg("--release");
-    }
-    let status = build
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build {name}: {e}"));
-    assert!(status.success(), "building {name} failed");
-    assert!(path.exists(), "{} was not built", path.display());
+/// The binaries the tests run: those `cargo test --workspace` builds for
+/// this run (each package with integration tests has its binaries built
+/// first), or those in `AVATARS_TEST_BIN_DIR` when it is set. No test
+/// builds anything itself.
+fn binary(name: &str) -> PathBuf {
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let path = if let Some(dir) = std::env::var_os("AVATARS_TEST_BIN_DIR") {
+        PathBuf::from(dir).join(&file)
+    } else if let Some(own) = std::env::var_os(format!("CARGO_BIN_EXE_{name}")) {
+        // Set by cargo for the binaries of the package under test.
+        PathBuf::from(own)
+    } else {
+        // Another package's binary: in the target folder of this build,
+        // beside the `deps/` folder that holds the test.
+        let test = std::env::current_exe().expect("the test knows its own path");
+        let mut dir = test
+            .parent()
+            .expect("the test is in a folder")
+            .to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        dir.join(&file)
+    };
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --workspace`, which builds every binary, \
+         or build them with `cargo build --workspace --bins` (or set AVATARS_TEST_BIN_DIR)",
+        path.display()
+    );
     path
+}
+
+/// The `avatar-api` binary of this build.
+pub fn api_binary() -> PathBuf {
+    binary("avatar-api")
+}
+
+/// The `avatar-worker` binary of this build.
+pub fn worker_binary() -> PathBuf {
+    binary("avatar-worker")
+}
+
+/// The `avatar-import` binary of this build.
+pub fn import_binary() -> PathBuf {
+    binary("avatar-import")
 }
 
 /// The counts of an import's state, in the order `queued`, `processing`,
