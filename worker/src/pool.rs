@@ -164,6 +164,7 @@ fn delivery_pool(
         give_up_after: Duration::from_secs(outbound.webhook_retry_hours * 3600),
         concurrency: worker.webhook_concurrency as usize,
         per_host: worker.webhook_per_host as usize,
+        lease: Duration::from_secs(worker.webhook_lease_secs),
     }))
 }
 

@@ -170,6 +170,13 @@ pub struct WorkerSettings {
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub webhook_concurrency: u64,
 
+    /// Seconds a claimed webhook delivery is kept from other processes;
+    /// past it, one claimed by a process that died is sent by another.
+    /// More than the 10 s a receiver has to answer.
+    #[arg(long, env = "AVATARS_WEBHOOK_LEASE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(11..=3600))]
+    pub webhook_lease_secs: u64,
+
     /// Callback deliveries this process has in flight at once to one host.
     #[arg(long, env = "AVATARS_WEBHOOK_PER_HOST", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=1024))]

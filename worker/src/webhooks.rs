@@ -35,10 +35,6 @@ use crate::fetch::{FetchError, Fetcher};
 /// How long a receiver has to answer an attempt.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// How long a claimed delivery is kept from other pools: past it, a pool
-/// that died with it in hand has its claim taken over.
-const LEASE: Duration = Duration::from_secs(30);
-
 /// How often a pool looks for due deliveries without being woken: for
 /// retries another process scheduled, and deliveries whose lease ran out
 /// with a pool that died. A new delivery wakes every pool at once, and a
@@ -71,6 +67,10 @@ pub struct DeliveryPool {
     pub concurrency: usize,
     /// Callback deliveries in flight at once to one host.
     pub per_host: usize,
+    /// How long a claimed delivery is kept from other pools: past it, a
+    /// pool that died with it in hand has its claim taken over. Longer
+    /// than an attempt can take ([`ANSWER_WITHIN`]).
+    pub lease: Duration,
 }
 
 /// One lane of the pool: its deliveries' target, its share of connections
@@ -209,7 +209,7 @@ impl DeliveryPool {
         }
         let claimed = self
             .queue
-            .claim_hooks(lane.target, free as u32, LEASE)
+            .claim_hooks(lane.target, free as u32, self.lease)
             .await?;
         lane.full.store(claimed.len() >= free, Ordering::Release);
         for delivery in claimed {

@@ -400,7 +400,26 @@ pub async fn store_outage() -> Outcome {
         "an upload during the outage got {}",
         upload.status()
     );
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    // The outage outlasts several retries (each at most 3 s apart): the
+    // job is still waiting when the store comes back.
+    let mut redis = app.redis().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let retries: Option<u64> = redis::cmd("HGET")
+            .arg(app.key(&format!("job:{id}")))
+            .arg("retries")
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| e.to_string())?;
+        if retries.unwrap_or(0) >= 4 {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the job was retried {retries:?} times in 60 s of outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let waiting = job(&app, "erin", &id).await;
     ensure!(
         matches!(waiting["status"].as_str(), Some("queued" | "processing")),
@@ -876,6 +895,7 @@ pub async fn killed_worker_with_a_pending_webhook() -> Outcome {
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         )
         .env("AVATARS_WEBHOOK_RETRY_BASE_MS", "200")
+        .env("AVATARS_WEBHOOK_LEASE_SECS", "11")
         .start()
         .await;
     let id = accepted_id(
