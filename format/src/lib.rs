@@ -6,7 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+mod crop;
+
 use std::fmt;
+
+pub use crop::Crop;
 
 /// How many leading bytes [`SourceFormat::detect`] reads at most: enough for
 /// an ISO-BMFF `ftyp` box with a dozen compatible brands.

@@ -18,6 +18,7 @@ const OPTIONS: Options = Options {
     quality: 80,
     max_pixels: 1_000_000,
     max_decode_bytes: 16 << 20,
+    crop: None,
 };
 
 /// Bytes in, an avatar or an error out; never a panic caught as an

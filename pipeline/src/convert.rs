@@ -179,6 +179,46 @@ mod tests {
     }
 
     #[test]
+    fn a_crop_of_the_upright_image_is_what_the_avatar_shows_for_every_orientation() {
+        // Large enough that the JPEG is decoded at 1/8 of its size.
+        let source = DynamicImage::ImageRgb8(quadrants(1024));
+        let jpeg = encoded(&source, ImageFormat::Jpeg);
+        let cropped = |crop: &str| Options {
+            crop: Some(crate::Crop::parse(crop).expect("a crop")),
+            ..small(32)
+        };
+        let options = cropped("0.5,0,0.5,0.5");
+        for exif in 1..=8u8 {
+            let orientation =
+                image::metadata::Orientation::from_exif(exif).expect("an EXIF orientation");
+            let mut upright = source.clone();
+            upright.apply_orientation(orientation);
+            let want = upright.to_rgb8().get_pixel(768, 256).0;
+            let bytes = with_exif_orientation(&jpeg, exif);
+            let avatar = decoded(&convert(&bytes, &options).expect("converts").jpeg);
+            assert_eq!(avatar.dimensions(), (32, 32));
+            for (x, y) in [(2, 2), (29, 2), (2, 29), (29, 29), (16, 16)] {
+                let got = avatar.get_pixel(x, y).0;
+                assert!(
+                    near(got, want, 40),
+                    "orientation {exif} at ({x}, {y}): {got:?}, want {want:?}"
+                );
+            }
+        }
+        // The same through the `image` crate's decoders, and a rectangle
+        // that is not square: its centred square.
+        let png = encoded(&source, ImageFormat::Png);
+        let avatar = decoded(
+            &convert(&png, &cropped("0,0.5,1,0.5"))
+                .expect("converts")
+                .jpeg,
+        );
+        // The centred square of the bottom half straddles blue and white.
+        assert!(near(avatar.get_pixel(4, 16).0, BLUE, 40));
+        assert!(near(avatar.get_pixel(27, 16).0, WHITE, 40));
+    }
+
+    #[test]
     fn a_jpeg_with_stray_bytes_between_segments_is_converted() {
         let bytes = with_stray_bytes(&encoded(
             &DynamicImage::ImageRgb8(quadrants(32)),

@@ -15,7 +15,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 use crate::flatten::onto_white;
 use crate::format::SourceFormat;
 use crate::frame::Frame;
-use crate::square::Square;
+use crate::square::{Square, Turn};
 use crate::{Options, PipelineError, heif, jpeg, webp};
 use crate::{cost, dimensions};
 
@@ -45,7 +45,13 @@ pub(crate) fn decode(
     )?;
     let orientation = image_crate(|| decoder.orientation(), format)?;
     let icc = image_crate(|| decoder.icc_profile(), format)?;
-    let square = Square::centred(width, height, Frame::side_for(width, height, options.size));
+    let square = Square::placed(
+        width,
+        height,
+        options.size,
+        options.crop.as_ref(),
+        Turn::of(orientation),
+    );
     if format == SourceFormat::WebP
         && let Some((pixels, square)) = webp::decode(bytes, square)
     {

@@ -22,10 +22,3 @@ pub(crate) struct Frame {
     /// The embedded ICC profile the pixels are encoded in, if any.
     pub(crate) icc: Option<Vec<u8>>,
 }
-
-impl Frame {
-    /// The output side for a source of `width` x `height` asked to become `size`.
-    pub(crate) fn side_for(width: u32, height: u32, size: u32) -> u32 {
-        width.min(height).min(size)
-    }
-}

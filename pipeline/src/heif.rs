@@ -117,7 +117,8 @@ fn first_frame(
 fn frame(pixels: RgbImage, icc: Option<Vec<u8>>, options: &Options) -> Frame {
     let (width, height) = pixels.dimensions();
     Frame {
-        square: Square::centred(width, height, Frame::side_for(width, height, options.size)),
+        // Upright already: libheif applied the container's turns.
+        square: Square::placed(width, height, options.size, options.crop.as_ref(), &[]),
         pixels,
         orientation: Orientation::NoTransforms,
         icc,

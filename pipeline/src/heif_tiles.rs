@@ -111,7 +111,10 @@ pub(crate) fn decode(
     let (width, height) = (tiling.image_width, tiling.image_height);
     // The grid's own size, which a damaged file may give as nothing.
     crate::dimensions::check(width, height, options.max_pixels)?;
-    let square = Square::centred(width, height, Frame::side_for(width, height, options.size));
+    // The square in the stored grid: the client's crop is of the upright
+    // image, which the container's turns make.
+    let steps: Vec<crate::square::Turn> = turns.iter().filter_map(|t| t.step()).collect();
+    let square = Square::placed(width, height, options.size, options.crop.as_ref(), &steps);
     let tile_pixels = u64::from(tiling.tile_width) * u64::from(tiling.tile_height);
     crate::cost::check_decode_bytes(
         decode_bytes(square.crop, square.side, tile_pixels),
@@ -377,6 +380,19 @@ enum Turn {
 }
 
 impl Turn {
+    /// The step of `square` this turn is, if any.
+    fn step(self) -> Option<crate::square::Turn> {
+        use crate::square::Turn as Step;
+        match self {
+            Turn::None => None,
+            Turn::Anticlockwise => Some(Step::Anticlockwise),
+            Turn::Half => Some(Step::Half),
+            Turn::Clockwise => Some(Step::Clockwise),
+            Turn::FlipVertical => Some(Step::FlipVertical),
+            Turn::FlipHorizontal => Some(Step::FlipHorizontal),
+        }
+    }
+
     fn apply(self, pixels: &RgbImage) -> RgbImage {
         use image::imageops::{flip_horizontal, flip_vertical, rotate90, rotate180, rotate270};
         match self {

@@ -12,7 +12,7 @@ use crate::colour::cmyk_to_srgb;
 use crate::frame::Frame;
 use crate::jpeg_header::{HeaderError, JpegHeader, count_scans};
 use crate::jpeg_region::{Region, RegionDecoder};
-use crate::square::Square;
+use crate::square::{Square, Turn};
 use crate::{Options, PipelineError};
 use crate::{cost, dimensions, resize};
 
@@ -41,7 +41,17 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
         cost::check_scans(count_scans(bytes), pixels)?;
         cost::check_decode_bytes(header.coefficient_bytes, options.max_decode_bytes)?;
     }
-    let side = Frame::side_for(header.width, header.height, options.size);
+    let orientation =
+        Orientation::from_exif(header.orientation).unwrap_or(Orientation::NoTransforms);
+    // The square at full size: it decides the scale the DCT decodes at.
+    let wanted = Square::placed(
+        header.width,
+        header.height,
+        options.size,
+        options.crop.as_ref(),
+        Turn::of(orientation),
+    );
+    let side = wanted.side;
 
     let mut decoder = RegionDecoder::new().map_err(internal)?;
     decoder
@@ -60,7 +70,7 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
         Err(e) if is_harmless(&e) => return Ok(None),
         Err(e) => return Err(corrupt(e)),
     };
-    let scale = scale_for(full.width.min(full.height), side);
+    let scale = scale_for(wanted.crop, side);
     let scaled = |length: u32| {
         usize::try_from(length)
             .ok()
@@ -68,7 +78,26 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
             .ok_or_else(|| internal("scaled size overflows"))
     };
     let (width, height) = (scaled(full.width)?, scaled(full.height)?);
-    let square = Square::centred(width, height, side);
+    let square = match options.crop {
+        None => Square::centred(width, height, side),
+        // The full-size square, scaled as the image is.
+        Some(_) => {
+            let along = |at: u32, full_length: u32, length: u32| {
+                u32::try_from(u64::from(at) * u64::from(length) / u64::from(full_length.max(1)))
+                    .unwrap_or(length)
+            };
+            let left = along(wanted.left, full.width, width).min(width.saturating_sub(1));
+            let top = along(wanted.top, full.height, height).min(height.saturating_sub(1));
+            let crop =
+                along(wanted.crop, full.width, width).clamp(1, (width - left).min(height - top));
+            Square {
+                left,
+                top,
+                crop,
+                side: side.min(crop),
+            }
+        }
+    };
     let alignment = full.imcu_width.map(scaled).transpose()?;
     let region = region_around(square, width, height, alignment);
     let format = if full.cmyk {
@@ -102,8 +131,7 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
             top: square.top - region.top,
             ..square
         },
-        orientation: Orientation::from_exif(header.orientation)
-            .unwrap_or(Orientation::NoTransforms),
+        orientation,
         icc,
     }))
 }

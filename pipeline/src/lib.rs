@@ -51,6 +51,7 @@ mod webp;
 mod fixtures;
 
 pub use avatar::{Avatar, Stages};
+pub use avatar_format::Crop;
 pub use convert::convert;
 pub use cost::TimeBudget;
 pub use error::PipelineError;

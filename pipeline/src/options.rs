@@ -1,8 +1,11 @@
-//! What the caller can tune: output side, JPEG quality and the pixel limit.
-//! Checking the limit belongs to `dimensions`; using the others, to `convert`.
+//! What the caller can tune: output side, JPEG quality, the client's crop
+//! and the limits. Checking the limits belongs to `dimensions` and `cost`;
+//! placing the crop, to `square`; using the others, to `convert`.
+
+use avatar_format::Crop;
 
 /// Settings for one conversion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Side of the square output in pixels; a smaller source is not enlarged.
     pub size: u32,
@@ -13,6 +16,9 @@ pub struct Options {
     /// Most bytes one full decode may need, from the header, checked
     /// before decoding.
     pub max_decode_bytes: u64,
+    /// The rectangle of the upright image the avatar is cut from (its
+    /// centred square); `None`: the centre square.
+    pub crop: Option<Crop>,
 }
 
 impl Options {
@@ -34,6 +40,7 @@ impl Default for Options {
             quality: Self::DEFAULT_QUALITY,
             max_pixels: Self::DEFAULT_MAX_PIXELS,
             max_decode_bytes: Self::DEFAULT_MAX_DECODE_BYTES,
+            crop: None,
         }
     }
 }

@@ -383,3 +383,53 @@ fn an_arithmetic_coded_jpeg_matches_its_huffman_coded_twin() {
     let difference = mean_difference(&arithmetic, &huffman);
     assert!(difference < 2.0, "differs by {difference:.1}");
 }
+
+#[test]
+fn a_crop_of_a_turned_heic_grid_is_of_the_picture_as_shown() {
+    let Some(dir) = avatar_testkit::corpus::dir("heic_grid_crop") else {
+        return;
+    };
+    // An iPhone grid of 48 tiles, stored 4032 x 3024 and turned by its
+    // container (irot 270) to be shown 3024 x 4032: its centred square is
+    // rows 504 to 3528 of the picture as shown.
+    let bytes = std::fs::read(dir.join("heic/pillowheif_arrow_iphone8plus.heic"))
+        .expect("the corpus file is readable");
+    let avatar = |size: u32, crop: Option<avatar_pipeline::Crop>| {
+        let options = Options {
+            size,
+            crop,
+            ..Options::default()
+        };
+        let avatar = convert(&bytes, &options).expect("converts");
+        image::load_from_memory_with_format(&avatar.jpeg, ImageFormat::Jpeg)
+            .expect("the avatar decodes")
+            .into_rgb8()
+    };
+    let whole = avatar(128, None);
+    let quarter_of_whole = |(qx, qy): (u32, u32)| {
+        image::imageops::crop_imm(&whole, qx * 64, qy * 64, 64, 64).to_image()
+    };
+    let quarters = [(0, 0), (1, 0), (0, 1), (1, 1)];
+    for quarter in quarters {
+        let crop = avatar_pipeline::Crop {
+            left: f64::from(quarter.0) * 0.5,
+            top: (504.0 + f64::from(quarter.1) * 1512.0) / 4032.0,
+            width: 0.5,
+            height: 1512.0 / 4032.0,
+        };
+        let part = avatar(64, Some(crop));
+        let differences: Vec<f64> = quarters
+            .iter()
+            .map(|&other| mean_rgb_difference(&part, &quarter_of_whole(other)))
+            .collect();
+        let own = differences[quarters.iter().position(|&q| q == quarter).expect("listed")];
+        println!(
+            "quarter {quarter:?}: differs from each quarter of the whole by {differences:.1?}"
+        );
+        assert!(own < 12.0, "quarter {quarter:?}: {differences:.1?}");
+        assert!(
+            differences.iter().all(|&d| d >= own),
+            "quarter {quarter:?} is closer to another: {differences:.1?}"
+        );
+    }
+}

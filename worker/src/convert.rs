@@ -37,6 +37,7 @@ pub async fn run(
         quality: how.quality.unwrap_or(image.jpeg_quality),
         max_pixels: image.max_pixels,
         max_decode_bytes: image.max_decode_bytes,
+        crop: None,
     };
     let cage = match how.cage {
         true => Some(Cage::start(

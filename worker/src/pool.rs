@@ -82,6 +82,7 @@ pub async fn run_pool(
             quality: settings.shared.image.jpeg_quality,
             max_pixels: settings.shared.image.max_pixels,
             max_decode_bytes: settings.shared.image.max_decode_bytes,
+            crop: None,
         },
         rules: RetryRules {
             max_interrupted: worker.max_attempts,

@@ -168,9 +168,13 @@ impl Processor {
     async fn convert(&self, source: Bytes, job: &Job) -> Result<Vec<u8>, Attempt> {
         let _slot = self.slots.acquire(job.lane).await;
         let label = job.id.to_string();
+        let options = avatar_pipeline::Options {
+            crop: job.crop,
+            ..self.options.clone()
+        };
         let converted = self
             .cage
-            .convert(&source, &self.options, self.time_budget, &label)
+            .convert(&source, &options, self.time_budget, &label)
             .await;
         match converted {
             Ok(Reply::Avatar { jpeg, stages, .. }) => {

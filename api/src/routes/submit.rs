@@ -12,7 +12,7 @@ use avatar_common::storage::ObjectKind;
 use avatar_common::{
     IdempotencyKey, Job, JobId, JobSource, JobStatus, ObjectKey, RequestId, SourceUrl, UserId,
 };
-use avatar_format::SourceFormat;
+use avatar_format::{Crop, SourceFormat};
 use axum::Json;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
@@ -37,6 +37,7 @@ pub struct WaitQuery {
     wait: Option<String>,
     priority: Option<String>,
     callback_url: Option<String>,
+    crop: Option<String>,
 }
 
 /// Where a new avatar comes from.
@@ -88,11 +89,13 @@ pub struct Preferences {
     pub callback_url: Option<SourceUrl>,
     /// The request's id (see [`crate::request_id`]), which the job carries.
     pub request_id: Option<RequestId>,
+    /// The rectangle of the upright image to cut the avatar from.
+    pub crop: Option<Crop>,
 }
 
 impl Preferences {
-    /// Reads `?wait=`, `?priority=`, `?callbackUrl=`, `Prefer` and
-    /// `Idempotency-Key`.
+    /// Reads `?wait=`, `?priority=`, `?callbackUrl=`, `?crop=`, `Prefer`
+    /// and `Idempotency-Key`.
     pub fn read(
         state: &AppState,
         query: &Result<Query<WaitQuery>, QueryRejection>,
@@ -127,12 +130,23 @@ impl Preferences {
             .as_deref()
             .map(|url| callback_url(state, url))
             .transpose()?;
+        let crop = query
+            .crop
+            .as_deref()
+            .map(Crop::parse)
+            .transpose()
+            .map_err(|e| {
+                ApiError::InvalidRequest(format!(
+                    "{e} (crop=LEFT,TOP,WIDTH,HEIGHT: fractions of the upright image)"
+                ))
+            })?;
         Ok(Self {
             wait: wait_window(state, query, headers)?,
             idempotency_key,
             lane,
             callback_url,
             request_id: crate::request_id::of(headers),
+            crop,
         })
     }
 }
@@ -217,6 +231,7 @@ pub async fn submit(
         lane: preferences.lane,
         import: None,
         request_id: preferences.request_id.clone(),
+        crop: preferences.crop,
     };
     let idempotency = preferences
         .idempotency_key

@@ -9,6 +9,7 @@ mod admission;
 mod auth;
 mod cage;
 mod connections;
+mod crop;
 mod errors;
 mod fair_share;
 mod hostile_images;

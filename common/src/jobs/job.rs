@@ -11,7 +11,7 @@ use crate::imports::ImportItem;
 use crate::{JobId, ObjectKey, RequestId, SourceUrl, UserId};
 
 /// One request to replace a user's avatar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
     pub user: UserId,
@@ -25,6 +25,29 @@ pub struct Job {
     /// The id of the request that made the job, for its log lines.
     #[serde(default, rename = "requestId", skip_serializing_if = "Option::is_none")]
     pub request_id: Option<RequestId>,
+    /// The rectangle of the upright image the client chose, if any, as
+    /// its text `LEFT,TOP,WIDTH,HEIGHT`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crop_text")]
+    pub crop: Option<avatar_format::Crop>,
+}
+
+/// A crop in a job's JSON: its text, checked again when read.
+mod crop_text {
+    use avatar_format::Crop;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(crop: &Option<Crop>, out: S) -> Result<S::Ok, S::Error> {
+        match crop {
+            Some(crop) => out.collect_str(crop),
+            None => out.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<Crop>, D::Error> {
+        Option::<String>::deserialize(input)?
+            .map(|text| Crop::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Where a job's source image is.
@@ -108,11 +131,16 @@ mod tests {
             lane: Lane::Bulk,
             import: None,
             request_id: Some("req-1".parse().expect("valid id")),
+            crop: Some(avatar_format::Crop::parse("0.1,0.2,0.5,0.5").expect("a crop")),
         };
         let json = serde_json::to_value(&job).expect("serializes");
         assert_eq!(json["source"]["kind"], "url");
-        let back: Job = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(json["crop"], "0.1,0.2,0.5,0.5");
+        let back: Job = serde_json::from_value(json.clone()).expect("deserializes");
         assert_eq!(back, job);
+        let mut bad = json;
+        bad["crop"] = "0.9,0,0.5,0.5".into();
+        assert!(serde_json::from_value::<Job>(bad).is_err());
     }
 
     #[test]

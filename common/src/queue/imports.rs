@@ -99,6 +99,7 @@ impl JobQueue {
                             index: *index,
                         }),
                         request_id: None,
+                        crop: None,
                     };
                     let json = serde_json::to_string(&job)
                         .map_err(|e| QueueError::Corrupt(format!("cannot encode job: {e}")))?;

@@ -41,7 +41,7 @@ impl WireError {
 }
 
 /// What one conversion is asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub options: Options,
     /// How long the conversion may take, by the size of its image.
@@ -52,7 +52,7 @@ pub struct Request {
 }
 
 impl Request {
-    const FIXED: usize = 4 + 1 + 8 + 8 + 3 * 8;
+    const FIXED: usize = 4 + 1 + 8 + 8 + 1 + 4 * 8 + 3 * 8;
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::FIXED + 1 + self.label.len());
@@ -60,6 +60,14 @@ impl Request {
         out.push(self.options.quality);
         out.extend_from_slice(&self.options.max_pixels.to_le_bytes());
         out.extend_from_slice(&self.options.max_decode_bytes.to_le_bytes());
+        // A crop: a flag, then its four fractions (zeros without one).
+        let crop = self.options.crop;
+        out.push(u8::from(crop.is_some()));
+        let [left, top, width, height] =
+            crop.map_or([0.0; 4], |c| [c.left, c.top, c.width, c.height]);
+        for fraction in [left, top, width, height] {
+            out.extend_from_slice(&fraction.to_le_bytes());
+        }
         for time in [
             self.budget.base,
             self.budget.per_megapixel,
@@ -79,6 +87,7 @@ impl Request {
                 quality: at.u8()?,
                 max_pixels: at.u64()?,
                 max_decode_bytes: at.u64()?,
+                crop: at.crop()?,
             },
             budget: TimeBudget {
                 base: Duration::from_millis(at.u64()?),
@@ -257,6 +266,27 @@ impl Reader<'_> {
         self.take().map(u64::from_le_bytes)
     }
 
+    fn f64(&mut self) -> Result<f64, WireError> {
+        self.take().map(f64::from_le_bytes)
+    }
+
+    /// A crop as `Request::encode` writes it, checked as the API checks it.
+    fn crop(&mut self) -> Result<Option<avatar_pipeline::Crop>, WireError> {
+        let given = self.u8()? != 0;
+        let crop = avatar_pipeline::Crop {
+            left: self.f64()?,
+            top: self.f64()?,
+            width: self.f64()?,
+            height: self.f64()?,
+        };
+        if !given {
+            return Ok(None);
+        }
+        crop.check()
+            .map_err(|_| WireError("a crop outside the image"))?;
+        Ok(Some(crop))
+    }
+
     fn short(&mut self) -> Result<String, WireError> {
         let len = usize::from(self.u8()?);
         let text = self
@@ -280,6 +310,12 @@ mod tests {
                 quality: 80,
                 max_pixels: 12_345_678,
                 max_decode_bytes: 96 << 20,
+                crop: Some(avatar_pipeline::Crop {
+                    left: 0.125,
+                    top: 0.25,
+                    width: 0.5,
+                    height: 0.3,
+                }),
             },
             budget: TimeBudget {
                 base: Duration::from_millis(2_500),
