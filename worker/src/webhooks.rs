@@ -80,9 +80,11 @@ struct Lane {
     slots: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, usize>>,
     /// Whether the lane is to be claimed from at the pool's next wake: a
-    /// delivery was announced in it, a retry came due, or its last claim
-    /// filled every free connection (more may be due).
+    /// delivery was announced in it, a retry came due, or a delivery ended
+    /// while the lane was full (more may be due).
     wanted: AtomicBool,
+    /// Whether the lane's last claim found no free connection, or took as
+    /// many deliveries as it had free.
     full: AtomicBool,
 }
 
