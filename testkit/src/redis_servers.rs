@@ -70,9 +70,14 @@ fn server(dir: &Path, port: u16, args: &[&str]) -> Child {
         .expect("cannot start redis-server")
 }
 
-/// Runs `redis-cli -p port args`, returning its output.
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
+/// Runs `redis-cli -p port args` (over TLS with the authority `ca` when
+/// given), returning its output.
+fn cli(ca: Option<&Path>, port: u16, args: &[&str]) -> String {
+    let mut command = Command::new("redis-cli");
+    if let Some(ca) = ca {
+        command.arg("--tls").arg("--cacert").arg(ca);
+    }
+    let output = command
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .stdin(Stdio::null())
@@ -82,27 +87,38 @@ fn cli(port: u16, args: &[&str]) -> String {
 }
 
 /// A node of a cluster on `port`, with its files in `dir`: started again
-/// on the same files, it rejoins the cluster it was in.
-fn cluster_node(dir: &Path, port: u16) -> Child {
+/// on the same files, it rejoins the cluster it was in. With `tls`, it
+/// speaks only TLS, to clients and to the other nodes.
+fn cluster_node(dir: &Path, port: u16, tls: bool) -> Child {
+    let listen = if tls {
+        let mut options = tls_options(dir, port);
+        options.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(str::to_owned));
+        options
+    } else {
+        vec!["--port".to_owned(), port.to_string()]
+    };
+    let listen: Vec<&str> = listen.iter().map(String::as_str).collect();
     server(
         dir,
         port,
         &[
-            "--port",
-            &port.to_string(),
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            &format!("nodes-{port}.conf"),
-            "--cluster-node-timeout",
-            &NODE_TIMEOUT_MS.to_string(),
-            // A replica syncs at once, and takes over however long ago it
-            // last heard from its primary.
-            "--repl-diskless-sync-delay",
-            "0",
-            "--cluster-replica-validity-factor",
-            "0",
-        ],
+            &listen[..],
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &format!("nodes-{port}.conf"),
+                "--cluster-node-timeout",
+                &NODE_TIMEOUT_MS.to_string(),
+                // A replica syncs at once, and takes over however long ago it
+                // last heard from its primary.
+                "--repl-diskless-sync-delay",
+                "0",
+                "--cluster-replica-validity-factor",
+                "0",
+            ],
+        ]
+        .concat(),
     )
 }
 
@@ -119,18 +135,34 @@ pub struct RedisCluster {
     nodes: Vec<Node>,
     replicas: usize,
     dir: PathBuf,
+    /// Whether the nodes speak only TLS (certificates in `dir`).
+    tls: bool,
 }
 
 impl RedisCluster {
     pub fn start(replicas: usize) -> Self {
+        Self::start_with(replicas, false)
+    }
+
+    /// A cluster of three primaries without replicas that speaks only TLS,
+    /// with a certificate authority of its own ([`Self::ca_file`]).
+    pub fn start_tls() -> Self {
+        Self::start_with(0, true)
+    }
+
+    fn start_with(replicas: usize, tls: bool) -> Self {
         require("redis-server", "--version");
         require("redis-cli", "--version");
         let dir = fresh_dir("cluster");
+        if tls {
+            require("openssl", "version");
+            make_certificates(&dir);
+        }
         let count = 3 * (1 + replicas);
         let mut nodes = Vec::with_capacity(count);
         for _ in 0..count {
             let port = free_port();
-            let child = cluster_node(&dir, port);
+            let child = cluster_node(&dir, port, tls);
             nodes.push(Node {
                 port,
                 child: Some(child),
@@ -140,6 +172,7 @@ impl RedisCluster {
             nodes,
             replicas,
             dir,
+            tls,
         };
         for node in &cluster.nodes {
             wait_for_port(node.port, &cluster.dir);
@@ -149,7 +182,11 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let created = Command::new("redis-cli")
+        let mut create = Command::new("redis-cli");
+        if tls {
+            create.arg("--tls").arg("--cacert").arg(cluster.ca_file());
+        }
+        let created = create
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -177,7 +214,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         for node in &self.nodes {
             loop {
-                let info = cli(node.port, &["info", "replication"]);
+                let info = self.cli(node.port, &["info", "replication"]);
                 if info.contains("role:master") || info.contains("master_link_status:up") {
                     break;
                 }
@@ -197,7 +234,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         for node in self.nodes.iter().filter(|n| n.child.is_some()) {
             loop {
-                let info = cli(node.port, &["cluster", "info"]);
+                let info = self.cli(node.port, &["cluster", "info"]);
                 if info.contains("cluster_state:ok")
                     && info.contains(&format!("cluster_known_nodes:{known}"))
                 {
@@ -212,6 +249,18 @@ impl RedisCluster {
         }
     }
 
+    /// `redis-cli` on the node at `port`, over TLS when the cluster is.
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let ca = self.tls.then(|| self.ca_file());
+        cli(ca.as_deref(), port, args)
+    }
+
+    /// The PEM file of the authority that signed a TLS cluster's
+    /// certificate, for `AVATARS_REDIS_CA_FILE`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
     /// How many replicas each primary has.
     pub fn replicas(&self) -> usize {
         self.replicas
@@ -221,7 +270,10 @@ impl RedisCluster {
     pub fn url(&self) -> String {
         self.nodes
             .iter()
-            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .map(|n| {
+                let scheme = if self.tls { "rediss" } else { "redis" };
+                format!("{scheme}://127.0.0.1:{}", n.port)
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -240,11 +292,12 @@ impl RedisCluster {
             .iter()
             .find(|n| n.child.is_some())
             .expect("a live node");
-        let slot: u16 = cli(live.port, &["cluster", "keyslot", key])
+        let slot: u16 = self
+            .cli(live.port, &["cluster", "keyslot", key])
             .trim()
             .parse()
             .expect("a slot");
-        for line in cli(live.port, &["cluster", "nodes"]).lines() {
+        for line in self.cli(live.port, &["cluster", "nodes"]).lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
                 continue;
@@ -287,7 +340,7 @@ impl RedisCluster {
             .iter_mut()
             .find(|n| n.port == port)
             .expect("a node of this cluster");
-        node.child = Some(cluster_node(&self.dir, port));
+        node.child = Some(cluster_node(&self.dir, port, self.tls));
         wait_for_port(port, &self.dir);
         self.wait_until_replicas_synced();
     }
@@ -336,6 +389,98 @@ fn clean_up(dir: &Path) {
     }
 }
 
+/// Makes, in `dir`, a certificate authority (`ca.crt`) and a certificate
+/// for 127.0.0.1 it signed (`server.crt`, `server.key`), with `openssl`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("cannot write the certificate's extensions");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=avatars test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]);
+}
+
+/// The `redis-server` options of a TLS-only server with the certificates
+/// of [`make_certificates`] in `dir`, on `port`.
+fn tls_options(dir: &Path, port: u16) -> Vec<String> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    [
+        "--port".to_owned(),
+        "0".to_owned(),
+        "--tls-port".to_owned(),
+        port.to_string(),
+        "--tls-cert-file".to_owned(),
+        path("server.crt"),
+        "--tls-key-file".to_owned(),
+        path("server.key"),
+        "--tls-ca-cert-file".to_owned(),
+        path("ca.crt"),
+        "--tls-auth-clients".to_owned(),
+        "no".to_owned(),
+    ]
+    .into()
+}
+
 /// A `redis-server` that speaks only TLS, with a certificate for
 /// 127.0.0.1 signed by a certificate authority made for it.
 pub struct TlsRedis {
@@ -349,92 +494,11 @@ impl TlsRedis {
         require("redis-server", "--version");
         require("openssl", "version");
         let dir = fresh_dir("tls");
-        let openssl = |args: &[&str]| {
-            let output = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .output()
-                .expect("cannot run openssl");
-            assert!(
-                output.status.success(),
-                "openssl {args:?} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        std::fs::write(
-            dir.join("server.ext"),
-            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .expect("cannot write the certificate's extensions");
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=avatars test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ]);
+        make_certificates(&dir);
         let port = free_port();
-        let path = |name: &str| dir.join(name).display().to_string();
-        let child = server(
-            &dir,
-            port,
-            &[
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-                "--tls-cert-file",
-                &path("server.crt"),
-                "--tls-key-file",
-                &path("server.key"),
-                "--tls-ca-cert-file",
-                &path("ca.crt"),
-                "--tls-auth-clients",
-                "no",
-            ],
-        );
+        let options = tls_options(&dir, port);
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        let child = server(&dir, port, &options);
         let server = Self {
             port,
             dir,

@@ -2,8 +2,8 @@
 //! server: a Redis Cluster of three primaries (each key under the
 //! deployment's hash tag, so every script runs in one slot), one whose
 //! primary dies and is replaced by its replica mid-run (the API answering
-//! for a job only once a replica holds it), and a server that
-//! speaks only TLS, with a private certificate authority.
+//! for a job only once a replica holds it), a server that speaks only
+//! TLS, with a private certificate authority, and a cluster that does.
 
 use std::time::Duration;
 
@@ -186,4 +186,35 @@ async fn over_tls_with_a_private_certificate_authority_uploads_complete() {
         app.current_avatar("tina", "me").await["avatarUrl"],
         body["avatarUrl"]
     );
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_over_tls_uploads_complete_and_their_webhooks_arrive() {
+    let cluster = RedisCluster::start_tls();
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let app = TestApp::builder()
+        .redis_url(&cluster.url())
+        .env("AVATARS_REDIS_CLUSTER", "true")
+        .env(
+            "AVATARS_REDIS_CA_FILE",
+            &cluster.ca_file().display().to_string(),
+        )
+        .env("AVATARS_WEBHOOK_URL", &receiver.to_string())
+        .env("AVATARS_WEBHOOK_SECRET", SECRET)
+        .start()
+        .await;
+    assert!(cluster.url().starts_with("rediss://"));
+    let response = app
+        .put_bytes("tess", "me", "?wait=20", images::png(300, 200))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        app.current_avatar("tess", "me").await["avatarUrl"],
+        body["avatarUrl"]
+    );
+    // Pub/sub and the pools' wake-ups work over it too: the event arrives.
+    let event = receiver.wait_accepted(1, Duration::from_secs(30)).await[0].json();
+    assert_eq!(event["type"], "avatar.updated", "{event}");
+    assert_eq!(event["data"]["userId"], "tess");
 }
