@@ -128,16 +128,20 @@ impl ApiError {
         }
     }
 
-    /// The whole HTTP/1.1 response of this error, for where no router
-    /// answers: the connection closes after it.
-    pub fn raw_response(&self) -> Vec<u8> {
-        let body = serde_json::to_vec(&crate::body::Error {
+    /// The error body: `{"error": {"code", "message"}}`.
+    fn body(&self) -> crate::body::Error {
+        crate::body::Error {
             error: crate::body::ErrorDetail {
                 code: self.code(),
                 message: self.to_string(),
             },
-        })
-        .unwrap_or_default();
+        }
+    }
+
+    /// The whole HTTP/1.1 response of this error, for where no router
+    /// answers: the connection closes after it.
+    pub fn raw_response(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let status = self.status();
         let mut out = format!(
             "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -161,13 +165,7 @@ impl IntoResponse for ApiError {
         if let Self::Unavailable(cause) = &self {
             tracing::error!(%cause, "answering 503");
         }
-        let body = crate::body::Error {
-            error: crate::body::ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-            },
-        };
-        let mut response = (self.status(), Json(body)).into_response();
+        let mut response = (self.status(), Json(self.body())).into_response();
         match self {
             Self::Unauthenticated(_) => {
                 response.headers_mut().insert(

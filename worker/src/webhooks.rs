@@ -89,12 +89,15 @@ struct Lane {
 }
 
 impl Lane {
+    fn hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Counts a delivery to `host` in flight, if fewer than `most` are.
     fn take_host(&self, host: &str, most: usize) -> bool {
-        let mut hosts = self
-            .hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut hosts = self.hosts();
         let n = hosts.entry(host.to_owned()).or_default();
         if *n >= most {
             return false;
@@ -104,10 +107,7 @@ impl Lane {
     }
 
     fn give_host(&self, host: &str) {
-        let mut hosts = self
-            .hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut hosts = self.hosts();
         if let Some(n) = hosts.get_mut(host) {
             *n -= 1;
             if *n == 0 {

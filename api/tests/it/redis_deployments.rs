@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 use crate::support::receiver::{Behaviour, Receiver};
 use crate::support::redis_servers::{RedisCluster, TlsRedis};
 use crate::support::{TestApp, eventually, images, source_server};
-
-/// The signing secret of these tests' webhooks.
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+use crate::webhooks::SECRET;
 
 async fn on_cluster(cluster: &RedisCluster, receiver: Option<&Receiver>) -> TestApp {
     let mut builder = TestApp::builder()

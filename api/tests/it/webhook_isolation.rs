@@ -8,18 +8,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::app::TestAppBuilder;
 use crate::support::receiver::{Behaviour, Received, Receiver};
 use crate::support::{TestApp, images};
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn with_webhooks(operator: &Receiver) -> TestAppBuilder {
-    TestApp::builder()
-        .env("AVATARS_WEBHOOK_URL", &operator.to_string())
-        .env("AVATARS_WEBHOOK_SECRET", SECRET)
-        .env("AVATARS_WEBHOOK_RETRY_BASE_MS", "100")
-}
+use crate::webhooks::with_webhooks;
 
 /// A PUT of a small PNG for `user` whose events also go to `callback`.
 async fn put_with_callback(app: &TestApp, user: &str, n: u32, callback: &Receiver) -> StatusCode {

@@ -12,12 +12,13 @@ use crate::support::receiver::{Behaviour, Received, Receiver};
 use crate::support::{TestApp, assert_error, images, source_server};
 
 /// The signing secret of these tests: `whsec_` and base64.
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Long enough for a delivery with retries on this machine.
 const WITHIN: Duration = Duration::from_secs(30);
 
-fn with_webhooks(receiver: &Receiver) -> TestAppBuilder {
+/// An app whose every event goes to `receiver`, retried after 100 ms.
+pub(crate) fn with_webhooks(receiver: &Receiver) -> TestAppBuilder {
     TestApp::builder()
         .env("AVATARS_WEBHOOK_URL", &receiver.to_string())
         .env("AVATARS_WEBHOOK_SECRET", SECRET)
