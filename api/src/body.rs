@@ -3,16 +3,17 @@
 //! nothing else. Handlers build these; none writes JSON by hand.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `GET /user/{USER_ID}/avatar`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentAvatar {
     pub avatar_url: String,
 }
 
 /// A PUT whose job completed within the wait window.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Completed {
     pub avatar_url: String,
@@ -20,20 +21,24 @@ pub struct Completed {
 }
 
 /// A PUT answered before its job ended: `202`, with where to poll.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub job_id: String,
+    /// `queued` or `processing`.
+    #[schema(pattern = "^(queued|processing)$")]
     pub status: &'static str,
     pub status_url: String,
 }
 
 /// `GET /jobs/{jobId}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     pub job_id: String,
     pub user_id: String,
+    /// `queued`, `processing`, `completed` or `failed`.
+    #[schema(pattern = "^(queued|processing|completed|failed)$")]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
@@ -46,7 +51,7 @@ pub struct Job {
 }
 
 /// `POST /imports`: the import was accepted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportAccepted {
     pub import_id: String,
@@ -59,7 +64,7 @@ pub struct ImportAccepted {
 pub use avatar_common::imports::ImportState as Import;
 
 /// `GET /imports/{importId}/failures`: a page, in index order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportFailures {
     pub items: Vec<avatar_common::imports::ImportFailure>,
@@ -68,27 +73,31 @@ pub struct ImportFailures {
 }
 
 /// Every error: `{"error": {"code", "message"}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Error {
     pub error: ErrorDetail,
 }
 
 /// An error's stable code and a message written for a person.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: &'static str,
     pub message: String,
 }
 
 /// `GET /healthz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Live {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
     pub status: &'static str,
 }
 
 /// `GET /readyz`: `ok` or `unavailable` for each dependency.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
+    #[schema(pattern = "^(ok|unavailable)$")]
     pub redis: &'static str,
+    #[schema(pattern = "^(ok|unavailable)$")]
     pub storage: &'static str,
 }

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod body;
 pub mod connections;
 pub mod error;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod request_limits;

@@ -13,17 +13,38 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::submit::{Preferences, Source, WaitQuery, callback_url, submit};
+use super::submit::{
+    Preferences, PutHeaders, PutResponses, Source, WaitQuery, callback_url, submit,
+};
 use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
+use crate::openapi::UserPath;
 use crate::state::AppState;
 
 /// The multipart part that carries the image.
 const AVATAR_PART: &str = "avatar";
 
 /// `GET /user/{USER_ID}/avatar`: any authenticated caller may read it.
+#[utoipa::path(
+    get,
+    operation_id = "getAvatar",
+    path = "/user/{user_id}/avatar",
+    tag = "avatars",
+    summary = "The user's current avatar",
+    description = "Any authenticated caller may read any user's current avatar.",
+    params(UserPath),
+    responses(
+        (status = 200, description = "The current avatar.", body = body::CurrentAvatar),
+        (status = 400, description = "The user id is not valid.", body = body::Error),
+        (status = 401, description = "No valid bearer token.", body = body::Error),
+        (status = 404, description = "The user has no avatar.", body = body::Error),
+        (status = 503, description = "Redis is unreachable.", body = body::Error),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn current(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -39,6 +60,21 @@ pub async fn current(
 }
 
 /// `PUT /user/{USER_ID}/avatarBytes`: the body is the image.
+#[utoipa::path(
+    put,
+    operation_id = "putAvatarBytes",
+    path = "/user/{user_id}/avatarBytes",
+    tag = "avatars",
+    summary = "Replace the avatar from raw image bytes",
+    description = "The body is the image, in any format the service decodes; its type is read from the bytes, not from Content-Type.",
+    params(UserPath, WaitQuery, PutHeaders),
+    request_body(
+        description = "The image.",
+        content((String = "application/octet-stream"), (String = "image/*")),
+    ),
+    responses(PutResponses),
+    security(("bearer" = [])),
+)]
 pub async fn from_bytes(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -55,6 +91,18 @@ pub async fn from_bytes(
 
 /// `PUT /user/{USER_ID}/updateAvatarFile`: the image is the multipart part
 /// named `avatar`.
+#[utoipa::path(
+    put,
+    operation_id = "putAvatarFile",
+    path = "/user/{user_id}/updateAvatarFile",
+    tag = "avatars",
+    summary = "Replace the avatar from a multipart upload",
+    description = "The image is the part named `avatar`, in any format the service decodes; other parts are ignored.",
+    params(UserPath, WaitQuery, PutHeaders),
+    request_body(content = AvatarUpload, content_type = "multipart/form-data"),
+    responses(PutResponses),
+    security(("bearer" = [])),
+)]
 pub async fn from_multipart(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -93,15 +141,38 @@ pub async fn from_multipart(
 }
 
 /// The body of `PUT /user/{USER_ID}/avatar`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UrlBody {
+    /// An `http` or `https` URL of the image, on a public address.
+    #[schema(pattern = "^https?://")]
     avatar_url: String,
     /// As `?callbackUrl=`; the body's wins when both are given.
     callback_url: Option<String>,
 }
 
+/// The body of `PUT /user/{USER_ID}/updateAvatarFile`, for the document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AvatarUpload {
+    /// The image file.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    avatar: String,
+}
+
 /// `PUT /user/{USER_ID}/avatar`: a worker fetches the image from a URL.
+#[utoipa::path(
+    put,
+    operation_id = "putAvatarUrl",
+    path = "/user/{user_id}/avatar",
+    tag = "avatars",
+    summary = "Replace the avatar from a URL",
+    description = "A worker fetches the image from `avatarUrl`: public addresses only, on the allowed ports and hosts, within the upload limit.",
+    params(UserPath, WaitQuery, PutHeaders),
+    request_body(content = UrlBody, content_type = "application/json"),
+    responses(PutResponses),
+    security(("bearer" = [])),
+)]
 pub async fn from_url(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -9,10 +9,29 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+#[utoipa::path(
+    get,
+    operation_id = "live",
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "Alive.", body = Live)),
+)]
 pub async fn live() -> Json<Live> {
     Json(Live { status: "ok" })
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "ready",
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: Redis and the object store answer",
+    responses(
+        (status = 200, description = "Ready.", body = Ready),
+        (status = 503, description = "Redis or the object store does not answer.", body = Ready),
+    ),
+)]
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Ready>) {
     let (redis, storage) = tokio::join!(state.queue.ping(), state.storage.check());
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };

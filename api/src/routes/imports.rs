@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::json_import;
 use super::lines::{Line, LineSplitter};
@@ -48,14 +49,71 @@ pub struct ImportLimits {
 }
 
 /// The query of `POST /imports`: for an NDJSON body, its options.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
+    /// `replace` (the default) or `missing`: skip an item whose user has an
+    /// avatar when the item would become current. For an NDJSON body.
+    #[param(pattern = "^(replace|missing)$")]
     mode: Option<String>,
+    /// Also deliver this import's webhook events to this URL. For an
+    /// NDJSON body.
     callback_url: Option<String>,
 }
 
+/// A JSON body of `POST /imports`, for the document.
+#[derive(ToSchema)]
+#[schema(as = ImportRequest, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ImportBody {
+    /// The items, in index order; at most `AVATARS_IMPORT_MAX_ITEMS`.
+    items: Vec<ImportItem>,
+    /// `replace` (the default) or `missing`.
+    #[schema(pattern = "^(replace|missing)$")]
+    mode: Option<String>,
+    /// Also deliver this import's webhook events to this URL.
+    callback_url: Option<String>,
+}
+
+/// One item of an import; an NDJSON body has one per line.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ImportItem {
+    /// 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    user_id: String,
+    /// An `http` or `https` URL of the image, on a public address.
+    #[schema(pattern = "^https?://")]
+    avatar_url: String,
+}
+
 /// `POST /imports`.
+#[utoipa::path(
+    post,
+    operation_id = "createImport",
+    path = "/imports",
+    tag = "imports",
+    summary = "Start a bulk import",
+    description = "Admin scope. Items are accepted in index order, as if each were a `PUT .../avatar` accepted at that moment, and run in the bulk lane. An item that is not valid ends at once as failed and is listed among the failures; the others go ahead.",
+    params(ImportQuery),
+    request_body(
+        description = "The items: a JSON object, or NDJSON with one `{\"userId\", \"avatarUrl\"}` object per line and the options in the query.",
+        content((ImportBody = "application/json"), (String = "application/x-ndjson")),
+    ),
+    responses(
+        (status = 202, description = "Accepted; poll `statusUrl`.", body = body::ImportAccepted,
+            headers(("Location" = String, description = "The import's statusUrl."))),
+        (status = 400, description = "No items, a body that does not parse, or a bad option.", body = body::Error),
+        (status = 401, description = "No valid bearer token.", body = body::Error),
+        (status = 403, description = "The caller lacks the admin scope.", body = body::Error),
+        (status = 413, description = "Over the item or body limit.", body = body::Error),
+        (status = 415, description = "Neither JSON nor NDJSON.", body = body::Error),
+        (status = 503, description = "Redis is unreachable.", body = body::Error),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -103,6 +161,17 @@ pub async fn create(
 }
 
 /// `GET /imports/{importId}`.
+#[utoipa::path(
+    get,
+    operation_id = "getImport",
+    path = "/imports/{import_id}",
+    tag = "imports",
+    summary = "An import's progress",
+    description = "Admin scope. The counts always add up to `total`.",
+    params(ImportPath),
+    responses(ImportResponses),
+    security(("bearer" = [])),
+)]
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -115,6 +184,17 @@ pub async fn show(
 
 /// `DELETE /imports/{importId}`: the items not yet started end as
 /// cancelled; running ones finish.
+#[utoipa::path(
+    delete,
+    operation_id = "cancelImport",
+    path = "/imports/{import_id}",
+    tag = "imports",
+    summary = "Cancel an import",
+    description = "Admin scope. Items not yet started end as `cancelled` at once; running ones finish. Answers the import's state.",
+    params(ImportPath),
+    responses(ImportResponses),
+    security(("bearer" = [])),
+)]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -136,11 +216,50 @@ async fn state_of(state: &AppState, id: &ImportId) -> Result<Json<body::Import>,
     }
 }
 
+/// The path of an import's routes, for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ImportPath {
+    /// The `importId` that `POST /imports` answered with: a 26-character
+    /// ULID.
+    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
+    import_id: String,
+}
+
+/// What the routes of one import answer, for the document.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ImportResponses {
+    /// The import's state.
+    #[response(status = 200)]
+    State(body::Import),
+    /// Not an import id.
+    #[response(status = 400)]
+    BadRequest(body::Error),
+    /// No valid bearer token.
+    #[response(status = 401)]
+    Unauthenticated(body::Error),
+    /// The caller lacks the admin scope.
+    #[response(status = 403)]
+    Forbidden(body::Error),
+    /// No such import.
+    #[response(status = 404)]
+    NotFound(body::Error),
+    /// Redis is unreachable.
+    #[response(status = 503)]
+    Unavailable(body::Error),
+}
+
 /// The query of `GET /imports/{importId}/failures`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FailuresQuery {
+    /// The page's size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -150,6 +269,24 @@ const MAX_FAILURES_PAGE: usize = 1000;
 
 /// `GET /imports/{importId}/failures?limit=N&cursor=C`: failed items in
 /// index order.
+#[utoipa::path(
+    get,
+    operation_id = "getImportFailures",
+    path = "/imports/{import_id}/failures",
+    tag = "imports",
+    summary = "An import's failed items, paged",
+    description = "Admin scope. In index order; `nextCursor` is null on the last page. The first 10,000 failures are listed; past them only the `failed` count grows.",
+    params(ImportPath, FailuresQuery),
+    responses(
+        (status = 200, description = "A page of failures.", body = body::ImportFailures),
+        (status = 400, description = "Not an import id, or a bad limit or cursor.", body = body::Error),
+        (status = 401, description = "No valid bearer token.", body = body::Error),
+        (status = 403, description = "The caller lacks the admin scope.", body = body::Error),
+        (status = 404, description = "No such import.", body = body::Error),
+        (status = 503, description = "Redis is unreachable.", body = body::Error),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn failures(
     State(state): State<Arc<AppState>>,
     caller: Caller,

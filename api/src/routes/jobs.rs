@@ -6,6 +6,7 @@ use std::sync::Arc;
 use avatar_common::{JobId, JobRecord};
 use axum::Json;
 use axum::extract::{Path, State};
+use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::body;
@@ -13,6 +14,33 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use avatar_common::timestamps::rfc3339;
 
+/// The path of `GET /jobs/{jobId}`, for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct JobPath {
+    /// The `jobId` a PUT answered with: a 26-character ULID.
+    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
+    job_id: String,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "getJob",
+    path = "/jobs/{job_id}",
+    tag = "jobs",
+    summary = "A job's state, for polling",
+    description = "Shown only to the job's user and to admins; to anyone else it does not exist (404).",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The job's state.", body = body::Job),
+        (status = 400, description = "Not a job id.", body = body::Error),
+        (status = 401, description = "No valid bearer token.", body = body::Error),
+        (status = 404, description = "No such job, or not the caller's.", body = body::Error),
+        (status = 503, description = "Redis is unreachable.", body = body::Error),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -6,16 +6,28 @@ use std::time::Instant;
 
 use avatar_common::metrics::{REQUEST_DURATION, REQUESTS};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Renders every metric of the process, with fresh queue depths.
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics of this process",
+    responses(
+        (status = 200, description = "The Prometheus text format.", body = String, content_type = "text/plain"),
+        (status = 404, description = "This process records no metrics.", body = crate::body::Error),
+    ),
+)]
 pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let Some(handle) = &state.metrics else {
-        return StatusCode::NOT_FOUND.into_response();
+        return ApiError::NotFound("this process records no metrics".into()).into_response();
     };
     avatar_common::metrics::report_queue_depths(&state.queue).await;
     avatar_common::metrics::report_webhooks(&state.queue).await;

@@ -15,18 +15,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use avatar_common::storage::{AVATAR_CACHE_CONTROL, Storage};
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::{Extension, Router};
+use bytes::Bytes;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::admission::{self, Admission};
 use crate::error::ApiError;
+use crate::openapi;
 use crate::rate_limit::RateLimits;
 use crate::request_limits::{self, RequestLimits};
 use crate::state::AppState;
@@ -36,6 +39,46 @@ const NOT_CACHED: &str = "no-store";
 
 /// Room for multipart framing on top of the image itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// Every route of the API, each with its entry in the OpenAPI document:
+/// `routes!` takes the method and path from the handler's
+/// `#[utoipa::path]` attribute, so a route is added here with its entry or
+/// not at all. Only Swagger UI's own files and the local media tree, which
+/// are not API operations, are added beside it, in [`router`].
+pub fn table() -> OpenApiRouter<Arc<AppState>> {
+    let public = OpenApiRouter::new()
+        .routes(routes!(avatar::current, avatar::from_url))
+        .routes(routes!(avatar::from_multipart))
+        .routes(routes!(avatar::from_bytes))
+        .routes(routes!(jobs::show))
+        .routes(routes!(imports::create))
+        .routes(routes!(imports::show, imports::cancel))
+        .routes(routes!(imports::failures));
+    OpenApiRouter::new()
+        .nest("/api/public", public)
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::render))
+        .routes(routes!(document))
+}
+
+/// The OpenAPI document, serialised once.
+#[derive(Clone)]
+struct Document(Bytes);
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    operation_id = "openapi",
+    path = "/openapi.json",
+    tag = "operations",
+    summary = "This document",
+    description = "The OpenAPI 3.1 document of every route, body, response and error, the bearer scheme and the webhook events; `/docs` shows it.",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)),
+)]
+async fn document(Extension(Document(document)): Extension<Document>) -> Response {
+    ([(CONTENT_TYPE, "application/json")], document).into_response()
+}
 
 /// The whole API.
 pub fn router(
@@ -48,35 +91,15 @@ pub fn router(
         limits: rate_limits,
     };
     let body_limit = (state.max_upload_bytes + MULTIPART_OVERHEAD) as usize;
-    let public = Router::new()
-        .route(
-            "/user/{user_id}/avatar",
-            get(avatar::current).put(avatar::from_url),
-        )
-        .route(
-            "/user/{user_id}/updateAvatarFile",
-            axum::routing::put(avatar::from_multipart),
-        )
-        .route(
-            "/user/{user_id}/avatarBytes",
-            axum::routing::put(avatar::from_bytes),
-        )
-        .route("/jobs/{job_id}", get(jobs::show))
-        .route("/imports", axum::routing::post(imports::create))
-        .route(
-            "/imports/{import_id}",
-            get(imports::show).delete(imports::cancel),
-        )
-        .route("/imports/{import_id}/failures", get(imports::failures))
-        .method_not_allowed_fallback(method_not_allowed)
+    let (routes, paths) = table().split_for_parts();
+    let document = serde_json::to_vec(&openapi::document(paths)).unwrap_or_default();
+    // The admission check sees only PUTs, and every PUT is under
+    // `/api/public`.
+    let mut app = routes
         .route_layer(from_fn_with_state(admission, admission::limit_puts))
-        .layer(DefaultBodyLimit::max(body_limit));
-
-    let mut app = Router::new()
-        .nest("/api/public", public)
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::render))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(Extension(Document(document.into())))
+        .merge(openapi::page())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::time::Instant;
+use utoipa::{IntoParams, IntoResponses};
 
 use crate::body;
 use crate::error::ApiError;
@@ -31,13 +32,80 @@ use crate::state::AppState;
 pub const MAX_WAIT_SECS: u64 = 30;
 
 /// The query of a PUT.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
+    /// How long to wait for the job, 0 to 30 seconds; the default is the
+    /// service's (10 s unless configured).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 30)]
     wait: Option<String>,
+    /// `bulk` puts the job in the bulk lane; `interactive` is the default.
+    #[param(pattern = "^(interactive|bulk)$")]
     priority: Option<String>,
+    /// Also deliver this job's webhook events to this URL.
     callback_url: Option<String>,
+    /// `LEFT,TOP,WIDTH,HEIGHT`, fractions from 0 to 1 of the upright image;
+    /// a rectangle that is not square gives its centred square.
+    #[param(
+        pattern = "^[01](\\.[0-9]+)?(,[01](\\.[0-9]+)?){3}$",
+        example = "0.25,0,0.5,0.5"
+    )]
     crop: Option<String>,
+}
+
+/// The headers a PUT reads, for the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct PutHeaders {
+    /// `respond-async`: answer 202 at once, whatever `wait` says.
+    #[param(rename = "Prefer")]
+    prefer: Option<String>,
+    /// A retried PUT with the same key within 24 hours names the same job
+    /// instead of making another: 1 to 128 letters, digits and `_ - . :`.
+    #[param(rename = "Idempotency-Key", pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    idempotency_key: Option<String>,
+}
+
+/// What a PUT may answer, for the document.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum PutResponses {
+    /// The job completed within the wait window.
+    #[response(status = 200)]
+    Completed(body::Completed),
+    /// The job is still running when the wait window closed, or the
+    /// request asked not to wait: poll `statusUrl`.
+    #[response(status = 202, headers(("Location" = String, description = "The job's statusUrl.")))]
+    Accepted(body::Accepted),
+    /// Refused before any job existed: a bad user id, query, header or
+    /// body, or a URL that is not acceptable.
+    #[response(status = 400)]
+    BadRequest(body::Error),
+    /// No valid bearer token.
+    #[response(status = 401)]
+    Unauthenticated(body::Error),
+    /// Another user's avatar, without the admin scope.
+    #[response(status = 403)]
+    Forbidden(body::Error),
+    /// The body or the fetched file is over the upload limit.
+    #[response(status = 413)]
+    PayloadTooLarge(body::Error),
+    /// The bytes are not an image format the service decodes.
+    #[response(status = 415)]
+    UnsupportedMediaType(body::Error),
+    /// The job failed: the image is undecodable, truncated or too large in
+    /// pixels, or the URL could not be fetched.
+    #[response(status = 422)]
+    ImageRejected(body::Error),
+    /// A rate limit, or the cap on pending callback deliveries, was
+    /// reached; `Retry-After` says when to retry.
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait.")))]
+    RateLimited(body::Error),
+    /// Redis or the object store is unreachable.
+    #[response(status = 503)]
+    Unavailable(body::Error),
 }
 
 /// Where a new avatar comes from.

@@ -21,6 +21,7 @@ mod imports;
 mod jobs;
 mod lanes;
 mod metrics;
+mod openapi;
 mod ordering;
 mod phone_formats;
 mod processes;

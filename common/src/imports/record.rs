@@ -110,6 +110,7 @@ impl fmt::Display for ImportMode {
 
 /// How many items are where; they add up to `total`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportCounts {
     pub total: u64,
     pub queued: u64,
@@ -186,10 +187,19 @@ impl ImportRecord {
 /// An import's state as the API shows it (`GET /imports/{id}`) and the
 /// `import.completed` event carries it. The counts add up to `total`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Import))]
 #[serde(rename_all = "camelCase")]
 pub struct ImportState {
     pub import_id: String,
+    /// `running` until every item has ended, then `completed` or
+    /// `cancelled`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^(running|completed|cancelled)$")
+    )]
     pub status: &'static str,
+    /// `replace` or `missing`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(replace|missing)$"))]
     pub mode: &'static str,
     /// `total` and the count of each state.
     #[serde(flatten)]
@@ -257,6 +267,7 @@ impl ImportFailure {
 
 /// A failed item, as listed by `GET /imports/{id}/failures`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImportFailure {
     pub index: u64,
@@ -268,6 +279,7 @@ pub struct ImportFailure {
 
 /// Why an item failed: an API error code and a message for a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportError {
     pub code: String,
     pub message: String,
