@@ -67,14 +67,22 @@ fn conn(redis: &OwnRedis) -> redis::Connection {
         .expect("redis")
 }
 
-/// The longest any command may take, in µs. A script over all of an
+/// The longest a command may take but for a few stalls, in µs. A script over all of an
 /// import's items took 2.8 s (300,000 released) to 12 s (300,000 failed
 /// with webhooks); a batch takes well under 2 ms, but this machine stalls
 /// now and then for a few ms, commands inside scripts included (a trivial
 /// script under `redis-benchmark` here is logged over 2 ms about once in
 /// 25,000 calls while Redis's memory grows, and more under load), so the
-/// log is not empty.
+/// log is not empty. On a busy machine a single command has been seen at
+/// 113 ms once in 137,749 scripts, so a few may pass [`LONGEST_MICROS`]
+/// (stalls), and none may pass [`STALL_MICROS`] (a script over all items).
 const LONGEST_MICROS: u64 = 100_000;
+
+/// How many commands may pass [`LONGEST_MICROS`], as stalls of the machine.
+const STALLS_ALLOWED: usize = 3;
+
+/// Longer than any stall seen here, shorter than a script over all items.
+const STALL_MICROS: u64 = 1_000_000;
 
 /// The imports here take a core of the API and one of Redis: one at a
 /// time, so that they do not slow each other down and the other tests.
@@ -121,9 +129,13 @@ fn assert_no_long_commands(redis: &OwnRedis) {
         "{} of {scripts} scripts' commands logged over 2 ms, the longest {longest} µs",
         entries.len()
     );
+    let over = entries
+        .iter()
+        .filter(|(micros, _)| *micros > LONGEST_MICROS)
+        .count();
     assert!(
-        longest <= LONGEST_MICROS,
-        "{} commands over 2 ms in {scripts} scripts, the longest {longest} µs; by command (count, longest µs): {by_command:#?}",
+        over <= STALLS_ALLOWED && longest <= STALL_MICROS,
+        "{} commands over 2 ms in {scripts} scripts, {over} over {LONGEST_MICROS} µs, the longest {longest} µs; by command (count, longest µs): {by_command:#?}",
         entries.len()
     );
 }
