@@ -23,7 +23,12 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, RefOr, Requi
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use avatar_common::request_id::MAX_REQUEST_ID_LEN;
+
 use crate::body;
+
+/// The request id's header as the document names it.
+const REQUEST_ID: &str = "X-Request-Id";
 
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/openapi.json";
@@ -129,14 +134,14 @@ impl Modify for Everywhere {
         );
         let request_id_schema = ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some("^[A-Za-z0-9_.:-]{1,64}$"))
+            .pattern(Some(format!("^[A-Za-z0-9_.:-]{{1,{MAX_REQUEST_ID_LEN}}}$")))
             .build();
-        let mut parameter = Parameter::new("X-Request-Id");
+        let mut parameter = Parameter::new(REQUEST_ID);
         parameter.parameter_in = ParameterIn::Header;
         parameter.required = Required::False;
-        parameter.description = Some(
-            "The request's id, answered back and on every log line of the request and its job; one is made when it is missing or not 1 to 64 letters, digits and `_ - . :`.".into(),
-        );
+        parameter.description = Some(format!(
+            "The request's id, answered back and on every log line of the request and its job; one is made when it is missing or not 1 to {MAX_REQUEST_ID_LEN} letters, digits and `_ - . :`."
+        ));
         parameter.schema = Some(request_id_schema.clone().into());
         let header = HeaderBuilder::new()
             .schema(request_id_schema)
@@ -173,9 +178,7 @@ impl Modify for Everywhere {
                     .or_insert_with(|| error.clone().into());
                 for response in responses.values_mut() {
                     if let RefOr::T(response) = response {
-                        response
-                            .headers
-                            .insert("X-Request-Id".into(), header.clone());
+                        response.headers.insert(REQUEST_ID.into(), header.clone());
                     }
                 }
             }

@@ -183,6 +183,9 @@ fn schemathesis(app: &TestApp, token: &str, report: &Path) {
             "1",
             "--no-color",
         ])
+        // Its cache of found failures goes with the test's logs, not into
+        // the package's folder.
+        .current_dir(&app.logs)
         .output()
         .expect("run schemathesis");
     let text = format!(
