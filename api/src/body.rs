@@ -2,21 +2,52 @@
 //! contract (`shared/API.md`): field names, which fields are optional, and
 //! nothing else. Handlers build these; none writes JSON by hand.
 
+use std::collections::BTreeMap;
+
+use avatar_common::avatar::StoredAvatar;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// `GET /user/{USER_ID}/avatar`.
+/// Where an avatar is: every answer that names one carries all three.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CurrentAvatar {
+pub struct Avatar {
+    /// The largest side.
+    #[schema(pattern = "^https?://")]
     pub avatar_url: String,
+    /// Every side made (`AVATARS_SIZES`), by its side in pixels.
+    #[schema(value_type = BTreeMap<String, String>, example = json!({"512": "https://cdn.example/1733100000000/userAvatars/alice/avatar.jpg", "64": "https://cdn.example/1733100000000/userAvatars/alice/avatar_64.jpg"}))]
+    pub avatar_urls: BTreeMap<u32, String>,
+    /// The avatar's ThumbHash, base64: a blurred preview to paint before
+    /// the image loads. Absent for an avatar made before placeholders were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+}
+
+impl Avatar {
+    /// Where `avatar` is, under `base`.
+    pub fn new(avatar: &StoredAvatar, base: &str) -> Self {
+        Self {
+            avatar_url: avatar.url(base),
+            avatar_urls: avatar.urls(base),
+            placeholder: avatar.placeholder.clone(),
+        }
+    }
+}
+
+/// `GET /user/{USER_ID}/avatar`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentAvatar {
+    #[serde(flatten)]
+    pub avatar: Avatar,
 }
 
 /// A PUT whose job completed within the wait window.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Completed {
-    pub avatar_url: String,
+    #[serde(flatten)]
+    pub avatar: Avatar,
     pub job_id: String,
 }
 
@@ -40,8 +71,9 @@ pub struct Job {
     /// `queued`, `processing`, `completed` or `failed`.
     #[schema(pattern = "^(queued|processing|completed|failed)$")]
     pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub avatar_url: Option<String>,
+    /// A completed job's avatar.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<Avatar>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
     /// RFC 3339.

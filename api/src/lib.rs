@@ -92,6 +92,7 @@ pub async fn serve(
         storage: storage.clone(),
         verifier,
         public_base_url: public_base_url.clone(),
+        sides: settings.shared.image.sides(),
         default_wait: Duration::from_secs(settings.api.default_wait_secs),
         max_upload_bytes: settings.shared.image.max_upload_bytes,
         import_limits: routes::imports::ImportLimits {

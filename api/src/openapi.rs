@@ -56,6 +56,7 @@ pub const BEARER: &str = "bearer";
     // utoipa does not collect, and those of the webhooks.
     components(schemas(
         body::Error,
+        body::Avatar,
         body::Completed,
         body::Accepted,
         body::Import,
@@ -63,6 +64,7 @@ pub const BEARER: &str = "bearer";
         Event,
         AvatarUpdated,
         AvatarFailed,
+        AvatarDeleted,
     )),
 )]
 struct Api;
@@ -83,8 +85,9 @@ pub struct UserPath {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct Event {
-    /// `avatar.updated`, `avatar.failed` or `import.completed`.
-    #[schema(pattern = "^(avatar\\.updated|avatar\\.failed|import\\.completed)$")]
+    /// `avatar.updated`, `avatar.failed`, `avatar.deleted` or
+    /// `import.completed`.
+    #[schema(pattern = "^(avatar\\.updated|avatar\\.failed|avatar\\.deleted|import\\.completed)$")]
     r#type: String,
     /// When the event happened, RFC 3339.
     timestamp: String,
@@ -93,13 +96,14 @@ struct Event {
 }
 
 /// The data of `avatar.updated`: an avatar became current.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
+#[derive(serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 struct AvatarUpdated {
     user_id: String,
     job_id: String,
-    avatar_url: String,
+    #[serde(flatten)]
+    avatar: body::Avatar,
 }
 
 /// The data of `avatar.failed`: a job failed.
@@ -110,6 +114,14 @@ struct AvatarFailed {
     user_id: String,
     job_id: String,
     error: body::ErrorDetail,
+}
+
+/// The data of `avatar.deleted`: a DELETE removed an avatar.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct AvatarDeleted {
+    user_id: String,
 }
 
 /// What every operation has: the bearer scheme, `X-Request-Id` on the
@@ -234,6 +246,10 @@ fn webhooks() -> Value {
         "avatar.failed": event(
             "A job failed",
             json!({"$ref": "#/components/schemas/AvatarFailed"}),
+        ),
+        "avatar.deleted": event(
+            "A DELETE removed an avatar",
+            json!({"$ref": "#/components/schemas/AvatarDeleted"}),
         ),
         "import.completed": event(
             "Every item of an import has ended",

@@ -6,6 +6,8 @@
 //! - [`user_id`], [`job_id`], [`import_id`], [`source_url`], [`object_key`],
 //!   [`request_id`]: newtypes built only through parsing, so a bad value is
 //!   refused where it enters.
+//! - [`avatar`]: the sides an avatar is made at, where each is stored, and
+//!   its placeholder.
 //! - [`jobs`]: the life of a job: its contract, states, record fields,
 //!   transition scripts and retry rule.
 //! - [`imports`]: bulk imports: their items, counts and record.
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod avatar;
 pub mod backoff;
 pub mod idempotency_key;
 pub mod import_id;

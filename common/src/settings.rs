@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::avatar::Sides;
+
 /// The groups of settings the API and the workers both take.
 #[derive(Args, Debug, Clone)]
 #[group(skip)]
@@ -134,6 +136,12 @@ pub struct ImageSettings {
           value_parser = clap::value_parser!(u32).range(16..=4096))]
     pub avatar_size: u32,
 
+    /// Every side made of each avatar, comma-separated (e.g.
+    /// `512,256,128,64`), all from one decode: the largest is `avatarUrl`,
+    /// each other is stored beside it. Unset: `AVATARS_AVATAR_SIZE` alone.
+    #[arg(long, env = "AVATARS_SIZES")]
+    pub sizes: Option<Sides>,
+
     /// JPEG quality of the avatar, 1 to 100.
     #[arg(long, env = "AVATARS_JPEG_QUALITY", default_value_t = 85,
           value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -152,6 +160,17 @@ pub struct ImageSettings {
     /// JPEG's coefficients), checked before decoding.
     #[arg(long, env = "AVATARS_MAX_DECODE_BYTES", default_value_t = 96 << 20)]
     pub max_decode_bytes: u64,
+}
+
+impl ImageSettings {
+    /// The sides made of every avatar: `AVATARS_SIZES`, else
+    /// `AVATARS_AVATAR_SIZE` alone.
+    pub fn sides(&self) -> Sides {
+        self.sizes.clone().unwrap_or_else(|| {
+            Sides::one(self.avatar_size)
+                .expect("AVATARS_AVATAR_SIZE is parsed within the bounds of a side")
+        })
+    }
 }
 
 /// What the service sends to or fetches from other hosts, beyond the

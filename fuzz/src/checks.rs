@@ -15,6 +15,7 @@ use avatar_pipeline::{Options, PipelineError, convert};
 /// Small enough that each input converts in milliseconds.
 const OPTIONS: Options = Options {
     size: 64,
+    smaller: Vec::new(),
     quality: 80,
     max_pixels: 1_000_000,
     max_decode_bytes: 16 << 20,

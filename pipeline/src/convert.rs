@@ -3,15 +3,18 @@
 //! orders them and keeps a panic in any of them from reaching the caller.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
 
 use crate::colour::rgb_to_srgb;
 use crate::decode::decode;
 use crate::encode::encode;
 use crate::format::SourceFormat;
 use crate::orient::upright;
-use crate::resize::resize;
-use crate::{Avatar, Options, PipelineError, Stages};
+use crate::placeholder::placeholder;
+use crate::resize::{resize, shrink};
+use crate::{Avatar, Options, PipelineError, Resized, Stages};
 
 /// Turns uploaded image bytes into a square avatar JPEG.
 ///
@@ -30,7 +33,7 @@ pub fn convert(bytes: &[u8], options: &Options) -> Result<Avatar, PipelineError>
 }
 
 fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, PipelineError> {
-    if options.size == 0 {
+    if options.size == 0 || options.smaller.contains(&0) {
         return Err(PipelineError::InvalidOptions("size must be at least 1"));
     }
     if !(1..=100).contains(&options.quality) {
@@ -52,16 +55,45 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
     if let Some(profile) = &frame.icc {
         rgb_to_srgb(&mut pixels, profile);
     }
-    let resized = Instant::now();
-    let jpeg = encode(&pixels, options.quality)?;
+    let mut encoding = Duration::ZERO;
+    let mut timed_encode = |pixels: &RgbImage| {
+        let began = Instant::now();
+        let jpeg = encode(pixels, options.quality);
+        encoding += began.elapsed();
+        jpeg
+    };
+    let jpeg = timed_encode(&pixels)?;
+    let mut smaller = Vec::with_capacity(options.smaller.len());
+    let mut sides = options.smaller.clone();
+    sides.sort_unstable_by(|a, b| b.cmp(a));
+    // Each side from the next larger result, never from the source again;
+    // a side the avatar already is reuses its JPEG.
+    let mut larger = pixels;
+    let mut larger_jpeg: Option<Vec<u8>> = None;
+    for requested in sides {
+        let side = requested.min(larger.width());
+        if side < larger.width() {
+            larger = shrink(&larger, side)?;
+            larger_jpeg = Some(timed_encode(&larger)?);
+        }
+        smaller.push(Resized {
+            requested,
+            side,
+            jpeg: larger_jpeg.as_ref().unwrap_or(&jpeg).clone(),
+        });
+    }
+    let placeholder = placeholder(&larger)?;
+    let finished = Instant::now();
     Ok(Avatar {
         jpeg,
         side: square.side,
+        smaller,
+        placeholder,
         source_format: format.name(),
         stages: Stages {
             decode: decoded - started,
-            resize: resized - decoded,
-            encode: resized.elapsed(),
+            resize: (finished - decoded).saturating_sub(encoding),
+            encode: encoding,
         },
     })
 }
@@ -132,6 +164,57 @@ mod tests {
         let pixels = decoded(&convert(&bytes, &small(32)).expect("converts").jpeg);
         assert!(near(pixels.get_pixel(4, 16).0, WHITE, 3));
         assert!(near(pixels.get_pixel(28, 16).0, [127, 127, 127], 3));
+    }
+
+    #[test]
+    fn every_side_is_made_from_one_conversion_with_a_placeholder() {
+        let source = DynamicImage::ImageRgb8(quadrants(1024));
+        let options = Options {
+            smaller: vec![64, 256, 128],
+            ..small(512)
+        };
+        let avatar = convert(&encoded(&source, ImageFormat::Jpeg), &options).expect("converts");
+        assert_eq!(avatar.side, 512);
+        let sides: Vec<_> = avatar
+            .smaller
+            .iter()
+            .map(|r| (r.requested, r.side))
+            .collect();
+        assert_eq!(sides, [(256, 256), (128, 128), (64, 64)]);
+        for resized in &avatar.smaller {
+            let pixels = decoded(&resized.jpeg);
+            let side = resized.side;
+            assert_eq!(pixels.dimensions(), (side, side));
+            let markers = markers(&resized.jpeg);
+            assert!(markers.contains(&0xC2), "progressive frame in {markers:x?}");
+            assert!(near(pixels.get_pixel(side / 4, side / 4).0, RED, 40));
+            assert!(near(pixels.get_pixel(side * 3 / 4, side / 4).0, GREEN, 40));
+            assert!(near(pixels.get_pixel(side / 4, side * 3 / 4).0, BLUE, 40));
+        }
+        let (width, height, _) =
+            thumbhash::thumb_hash_to_rgba(&avatar.placeholder).expect("a ThumbHash");
+        assert!(width > 0 && width == height, "{width}x{height}");
+    }
+
+    #[test]
+    fn a_side_larger_than_the_source_is_made_at_the_sources_side() {
+        let source = DynamicImage::ImageRgb8(quadrants(100));
+        let options = Options {
+            smaller: vec![256, 64],
+            ..small(512)
+        };
+        let avatar = convert(&encoded(&source, ImageFormat::Png), &options).expect("converts");
+        let sides: Vec<_> = avatar
+            .smaller
+            .iter()
+            .map(|r| (r.requested, r.side))
+            .collect();
+        assert_eq!((avatar.side, sides), (100, vec![(256, 100), (64, 64)]));
+        assert_eq!(
+            avatar.smaller[0].jpeg, avatar.jpeg,
+            "the same square, encoded once"
+        );
+        assert_eq!(decoded(&avatar.smaller[1].jpeg).dimensions(), (64, 64));
     }
 
     #[test]

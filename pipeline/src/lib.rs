@@ -20,7 +20,8 @@
 //!   white.
 //! - `square` picks the centre crop, `resize` scales it, `orient` turns it
 //!   upright, `colour` converts embedded profiles and CMYK to sRGB, `encode`
-//!   writes the progressive JPEG.
+//!   writes the progressive JPEG; each smaller side is scaled from the
+//!   next larger one, and `placeholder` makes the ThumbHash of the smallest.
 //! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
 
 mod avatar;
@@ -43,6 +44,7 @@ mod jpeg_header;
 mod jpeg_region;
 mod options;
 mod orient;
+mod placeholder;
 mod resize;
 mod square;
 mod webp;
@@ -50,7 +52,7 @@ mod webp;
 #[cfg(test)]
 mod fixtures;
 
-pub use avatar::{Avatar, Stages};
+pub use avatar::{Avatar, Resized, Stages};
 pub use avatar_format::Crop;
 pub use convert::convert;
 pub use cost::TimeBudget;

@@ -1,4 +1,4 @@
-//! What the caller can tune: output side, JPEG quality, the client's crop
+//! What the caller can tune: output sides, JPEG quality, the client's crop
 //! and the limits. Checking the limits belongs to `dimensions` and `cost`;
 //! placing the crop, to `square`; using the others, to `convert`.
 
@@ -9,6 +9,10 @@ use avatar_format::Crop;
 pub struct Options {
     /// Side of the square output in pixels; a smaller source is not enlarged.
     pub size: u32,
+    /// The other sides made beside it, each from the next larger result
+    /// rather than from the source again; any order, each smaller than
+    /// `size`.
+    pub smaller: Vec<u32>,
     /// JPEG quality, 1 to 100.
     pub quality: u8,
     /// Largest accepted source in pixels (width times height), checked before decoding.
@@ -37,6 +41,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             size: Self::DEFAULT_SIZE,
+            smaller: Vec::new(),
             quality: Self::DEFAULT_QUALITY,
             max_pixels: Self::DEFAULT_MAX_PIXELS,
             max_decode_bytes: Self::DEFAULT_MAX_DECODE_BYTES,

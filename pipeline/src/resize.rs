@@ -56,6 +56,22 @@ pub(crate) fn resize(source: RgbImage, square: Square) -> Result<RgbImage, Pipel
         .ok_or_else(|| PipelineError::Internal("resize produced a buffer of the wrong size".into()))
 }
 
+/// The whole square `image` scaled to `side` pixels on a side: a smaller
+/// size of an avatar made from a larger one.
+pub(crate) fn shrink(image: &RgbImage, side: u32) -> Result<RgbImage, PipelineError> {
+    let (width, height) = image.dimensions();
+    let src = ImageRef::new(width, height, image.as_raw(), PixelType::U8x3)
+        .map_err(|e| PipelineError::Internal(format!("resize source: {e}")))?;
+    let area = Area {
+        left: 0.0,
+        top: 0.0,
+        side: f64::from(width.min(height)),
+    };
+    let pixels = scale(&src, area, side)?;
+    RgbImage::from_raw(side, side, pixels)
+        .ok_or_else(|| PipelineError::Internal("resize produced a buffer of the wrong size".into()))
+}
+
 /// A square of a source, in source pixels, which may fall between them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Area {

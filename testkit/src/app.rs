@@ -427,6 +427,16 @@ impl TestApp {
             .expect("request failed")
     }
 
+    /// `DELETE .../avatar` of `user` with `token`.
+    pub async fn delete_avatar(&self, token: &str, user: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/public/user/{user}/avatar")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
     /// `GET .../avatar` as `sub`, read as JSON: the current avatar, or the
     /// error.
     pub async fn current_avatar(&self, sub: &str, user: &str) -> Value {

@@ -33,7 +33,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let image = &settings.shared.image;
     let options = avatar_pipeline::Options {
-        size: how.size.unwrap_or(image.avatar_size),
+        size: how.size.unwrap_or(image.sides().largest()),
+        smaller: Vec::new(),
         quality: how.quality.unwrap_or(image.jpeg_quality),
         max_pixels: image.max_pixels,
         max_decode_bytes: image.max_decode_bytes,

@@ -64,6 +64,7 @@ pub async fn run_pool(
         Fetcher::from_settings(settings).context("cannot build the HTTP client for URL sources")?;
     let worker = &settings.worker;
     let fetch_timeout = Duration::from_secs(worker.fetch_timeout_secs);
+    let sides = settings.shared.image.sides();
     let processor = Arc::new(Processor {
         storage: storage.clone(),
         queue: queue.clone(),
@@ -77,8 +78,10 @@ pub async fn run_pool(
         fetch_patience: fetch_timeout,
         slots: ConversionSlots::new(concurrency),
         cage: Cage::start(&worker.converter, &settings.shared.log, concurrency)?,
+        sides: sides.clone(),
         options: avatar_pipeline::Options {
-            size: settings.shared.image.avatar_size,
+            size: sides.largest(),
+            smaller: sides.smaller().to_vec(),
             quality: settings.shared.image.jpeg_quality,
             max_pixels: settings.shared.image.max_pixels,
             max_decode_bytes: settings.shared.image.max_decode_bytes,
@@ -107,9 +110,11 @@ pub async fn run_pool(
         interval: Duration::from_secs(worker.sweep_interval_secs),
     };
     let upkeep = tokio::spawn(maintenance::run(
+        client.clone(),
         queue.clone(),
         storage.clone(),
         staging,
+        worker.fault_abort_mid_delete,
         shutdown.clone(),
     ));
     let deliveries = delivery_pool(settings, &queue, &storage)?
@@ -161,6 +166,7 @@ fn delivery_pool(
         callbacks: Fetcher::from_settings(settings)
             .context("cannot build the HTTP client for webhook callbacks")?,
         public_base_url,
+        sides: settings.shared.image.sides(),
         backoff: DeliveryPool::backoff(Duration::from_millis(worker.webhook_retry_base_ms)),
         give_up_after: Duration::from_secs(outbound.webhook_retry_hours * 3600),
         concurrency: worker.webhook_concurrency as usize,

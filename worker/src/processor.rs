@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apalis::prelude::Data;
+use avatar_common::avatar::{Sides, StoredAvatar};
 use avatar_common::backoff::retry_quickly;
 use avatar_common::jobs::{Attempt, FailureCode, Lane, RetryRules, Transition};
 use avatar_common::metrics;
 use avatar_common::queue::{Claim, JobQueue, QueueError, now_ms};
 use avatar_common::storage::{ObjectKind, Storage, StorageError};
 use avatar_common::{Job, JobFailure, JobSource, ObjectKey, SourceUrl};
-use avatar_pipeline::{Options, TimeBudget};
+use avatar_pipeline::{Options, Resized, TimeBudget};
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use bytes::Bytes;
 use tracing::Instrument;
 
@@ -39,6 +41,8 @@ pub struct Processor {
     pub slots: Arc<ConversionSlots>,
     /// The converter processes the images are decoded in.
     pub cage: Arc<Cage>,
+    /// The sides made of every avatar; `options` asks for them.
+    pub sides: Sides,
     pub options: Options,
     pub rules: RetryRules,
     /// How long a conversion may take before its job fails, by the size
@@ -84,7 +88,7 @@ impl Processor {
                 Err(StorageError::NotFound(_)) => {
                     return Attempt::Rejected(JobFailure::new(
                         FailureCode::ImageRejected,
-                        "the uploaded file is no longer available; upload it again",
+                        "the uploaded file is no longer available (the avatar was deleted, or the upload expired); upload it again",
                     ));
                 }
                 Err(e) => return Attempt::Faulted(format!("reading the staged source: {e}")),
@@ -105,26 +109,48 @@ impl Processor {
                 }
             }
         };
-        let avatar = match self.convert(source, job).await {
-            Ok(avatar) => avatar,
+        let converted = match self.convert(source, job).await {
+            Ok(converted) => converted,
             Err(attempt) => return attempt,
         };
-        let key = ObjectKey::avatar(claim.stamp, &job.user);
-        let jpeg = Bytes::from(avatar);
+        let avatar = StoredAvatar {
+            key: ObjectKey::avatar(claim.stamp, &job.user),
+            sides: self.sides.clone(),
+            placeholder: Some(BASE64_STANDARD.encode(&converted.placeholder)),
+        };
         let storing = Instant::now();
-        let stored =
-            retry_quickly(|| self.storage.put(&key, jpeg.clone(), ObjectKind::Avatar)).await;
+        let stored = self.store(&avatar, converted).await;
         if stored.is_ok() {
             metrics::stage("store", storing.elapsed());
         }
         match stored {
             Ok(()) if self.abort_after_store => {
-                tracing::error!(%key, "stored the avatar; aborting before recording it, as AVATARS_FAULT_ABORT_AFTER_STORE asks");
+                tracing::error!(key = %avatar.key, "stored the avatar; aborting before recording it, as AVATARS_FAULT_ABORT_AFTER_STORE asks");
                 std::process::abort();
             }
-            Ok(()) => Attempt::Stored(key),
+            Ok(()) => Attempt::Stored(avatar),
             Err(e) => Attempt::Faulted(format!("storing the avatar: {e}")),
         }
+    }
+
+    /// Stores every side of `avatar`: the smaller ones at once, then the
+    /// largest, so that an avatar whose key exists has all its sides.
+    async fn store(&self, avatar: &StoredAvatar, converted: Converted) -> Result<(), StorageError> {
+        let mut smaller = converted.smaller;
+        let put = |key: ObjectKey, jpeg: Bytes| async move {
+            retry_quickly(|| self.storage.put(&key, jpeg.clone(), ObjectKind::Avatar)).await
+        };
+        let mut puts = Vec::with_capacity(smaller.len());
+        for (side, key) in avatar.objects().skip(1) {
+            let Some(at) = smaller.iter().position(|r| r.requested == side) else {
+                return Err(StorageError::Unavailable(format!(
+                    "the converter made no {side}-pixel side"
+                )));
+            };
+            puts.push(put(key, Bytes::from(smaller.swap_remove(at).jpeg)));
+        }
+        futures::future::try_join_all(puts).await?;
+        put(avatar.key.clone(), Bytes::from(converted.jpeg)).await
     }
 
     /// For an import item whose URL an earlier item of the import already
@@ -133,15 +159,17 @@ impl Processor {
     /// (or it is gone), and the item is made from its URL.
     async fn copy_imported(&self, claim: &Claim, url: &SourceUrl) -> Option<Attempt> {
         let import = claim.job.import.as_ref()?;
-        let from = match retry_quickly(|| self.queue.imported_avatar(&import.id, url)).await {
+        let largest = self.sides.largest();
+        let imported = || self.queue.imported_avatar(&import.id, url, largest);
+        let from = match retry_quickly(imported).await {
             Ok(from) => from?,
             Err(e) => return Some(Attempt::Faulted(format!("reading the import's URLs: {e}"))),
         };
         let key = ObjectKey::avatar(claim.stamp, &claim.job.user);
-        match retry_quickly(|| self.storage.copy_avatar(&from, &key)).await {
+        match retry_quickly(|| self.storage.copy_avatar(&from.key, &key)).await {
             Ok(()) => {
-                tracing::debug!(%from, %key, "copied the avatar of an earlier item with the same URL");
-                Some(Attempt::Stored(key))
+                tracing::debug!(from = %from.key, %key, "copied the avatar of an earlier item with the same URL");
+                Some(Attempt::Stored(StoredAvatar { key, ..from }))
             }
             Err(StorageError::NotFound(_)) => None,
             Err(e) => Some(Attempt::Faulted(format!("copying the avatar: {e}"))),
@@ -165,7 +193,7 @@ impl Processor {
 
     /// Converts in a converter process of the cage, in one of the
     /// conversion slots, interactive work first.
-    async fn convert(&self, source: Bytes, job: &Job) -> Result<Vec<u8>, Attempt> {
+    async fn convert(&self, source: Bytes, job: &Job) -> Result<Converted, Attempt> {
         let _slot = self.slots.acquire(job.lane).await;
         let label = job.id.to_string();
         let options = avatar_pipeline::Options {
@@ -177,11 +205,21 @@ impl Processor {
             .convert(&source, &options, self.time_budget, &label)
             .await;
         match converted {
-            Ok(Reply::Avatar { jpeg, stages, .. }) => {
+            Ok(Reply::Avatar {
+                jpeg,
+                stages,
+                smaller,
+                placeholder,
+                ..
+            }) => {
                 metrics::stage("decode", stages.decode);
                 metrics::stage("resize", stages.resize);
                 metrics::stage("encode", stages.encode);
-                Ok(jpeg)
+                Ok(Converted {
+                    jpeg,
+                    smaller,
+                    placeholder,
+                })
             }
             Ok(Reply::Refused { code, message }) => {
                 let code = match code.as_str() {
@@ -200,6 +238,15 @@ impl Processor {
             Err(e @ CageError::Start(_)) => Err(Attempt::Faulted(e.to_string())),
         }
     }
+}
+
+/// What a converter made of a source.
+struct Converted {
+    /// The largest side.
+    jpeg: Vec<u8>,
+    smaller: Vec<Resized>,
+    /// The ThumbHash.
+    placeholder: Vec<u8>,
 }
 
 /// What the uploader hears of an image whose converter did not answer.

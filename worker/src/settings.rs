@@ -123,6 +123,12 @@ pub struct WorkerSettings {
           action = clap::ArgAction::Set, hide = true)]
     pub fault_abort_after_store: bool,
 
+    /// Fault injection, for fault tests only: the process aborts after
+    /// deleting the first object of an avatar it deletes.
+    #[arg(long, env = "AVATARS_FAULT_ABORT_MID_DELETE", default_value_t = false,
+          action = clap::ArgAction::Set, hide = true)]
+    pub fault_abort_mid_delete: bool,
+
     /// Address the worker serves Prometheus metrics on (`/metrics`);
     /// unset: none. Inside the API process, the API's /metrics has them.
     #[arg(long, env = "AVATARS_METRICS_LISTEN")]

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use avatar_common::avatar::{Sides, StoredAvatar};
 use avatar_common::backoff::{Backoff, Jitter};
 use avatar_common::imports::ImportState;
 use avatar_common::queue::{Heard, JobQueue, Redis, now_ms};
@@ -60,6 +61,8 @@ pub struct DeliveryPool {
     pub callbacks: Fetcher,
     /// Prefix of every avatarUrl, without a trailing slash.
     pub public_base_url: String,
+    /// The sides of an avatar whose event names none.
+    pub sides: Sides,
     pub backoff: Backoff,
     /// How long after its event a delivery is given up.
     pub give_up_after: Duration,
@@ -366,13 +369,28 @@ impl DeliveryPool {
                     .as_str()
                     .and_then(|k| ObjectKey::try_from(k.to_owned()).ok())
                     .ok_or("the event names no avatar")?;
+                // An event recorded before sides were made has one.
+                let sides = stored["sides"]
+                    .as_str()
+                    .and_then(|sides| sides.parse().ok())
+                    .unwrap_or_else(|| self.sides.clone());
+                let avatar = StoredAvatar {
+                    key,
+                    sides,
+                    placeholder: stored["placeholder"]
+                        .as_str()
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned),
+                };
                 json!({
                     "userId": stored["userId"],
                     "jobId": stored["jobId"],
-                    "avatarUrl": format!("{}/{key}", self.public_base_url),
+                    "avatarUrl": avatar.url(&self.public_base_url),
+                    "avatarUrls": avatar.urls(&self.public_base_url),
+                    "placeholder": avatar.placeholder,
                 })
             }
-            EventType::AvatarFailed => stored.clone(),
+            EventType::AvatarFailed | EventType::AvatarDeleted => stored.clone(),
             EventType::ImportCompleted => {
                 let id = stored["importId"].as_str().unwrap_or_default();
                 match self.queue.completed_import(id).await {

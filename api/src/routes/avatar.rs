@@ -53,10 +53,44 @@ pub async fn current(
     let user = caller.resolve(&user_id)?;
     match state.queue.current_avatar(&user).await? {
         Some(current) => Ok(Json(body::CurrentAvatar {
-            avatar_url: state.avatar_url(&current.key),
+            avatar: state.avatar(
+                &current.key,
+                current.sides.as_ref(),
+                current.placeholder.as_ref(),
+            ),
         })),
         None => Err(ApiError::NotFound(format!("user {user} has no avatar"))),
     }
+}
+
+/// `DELETE /user/{USER_ID}/avatar`: the user or an admin removes the
+/// avatar; `204` also when there was none.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteAvatar",
+    path = "/user/{user_id}/avatar",
+    tag = "avatars",
+    summary = "Remove the user's avatar",
+    description = "Afterwards `GET .../avatar` is 404 and every stored object of the user's avatars (the current one, older ones kept for their retention, every size) is deleted within seconds; a job accepted before the delete never makes an avatar current afterwards, one accepted after it does. Sends `avatar.deleted` when there was an avatar. 204 also when there was none.",
+    params(UserPath),
+    responses(
+        (status = 204, description = "The user has no avatar now."),
+        (status = 400, description = "The user id is not valid.", body = body::Error),
+        (status = 401, description = "No valid bearer token.", body = body::Error),
+        (status = 403, description = "Another user's avatar, without the admin scope.", body = body::Error),
+        (status = 503, description = "Redis is unreachable.", body = body::Error),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = caller.may_act_on(&user_id)?;
+    let had_one = state.queue.delete_avatar(&user).await?;
+    tracing::info!(user_id = %user, had_one, "deleted the avatar");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /user/{USER_ID}/avatarBytes`: the body is the image.

@@ -63,7 +63,13 @@ pub fn job_body(state: &AppState, record: &JobRecord) -> body::Job {
         job_id: record.id.to_string(),
         user_id: record.user.as_str().to_owned(),
         status: record.status.api_name(),
-        avatar_url: record.avatar_key.as_ref().map(|key| state.avatar_url(key)),
+        avatar: record.avatar_key.as_ref().map(|key| {
+            state.avatar(
+                key,
+                record.avatar_sides.as_ref(),
+                record.placeholder.as_ref(),
+            )
+        }),
         error: record.error.as_ref().map(|error| body::ErrorDetail {
             code: error.code.as_str(),
             message: error.message.clone(),

@@ -47,7 +47,7 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 /// are not API operations, are added beside it, in [`router`].
 pub fn table() -> OpenApiRouter<Arc<AppState>> {
     let public = OpenApiRouter::new()
-        .routes(routes!(avatar::current, avatar::from_url))
+        .routes(routes!(avatar::current, avatar::from_url, avatar::delete))
         .routes(routes!(avatar::from_multipart))
         .routes(routes!(avatar::from_bytes))
         .routes(routes!(jobs::show))

@@ -286,7 +286,7 @@ pub async fn submit(
     let (source, staged) = match source {
         Source::Bytes(bytes) => {
             check_image(&bytes, state.max_upload_bytes)?;
-            let key = ObjectKey::staged_source(&id);
+            let key = ObjectKey::staged_source(&user, &id);
             state.storage.put(&key, bytes, ObjectKind::Staged).await?;
             (JobSource::Staged { key: key.clone() }, Some(key))
         }
@@ -346,7 +346,7 @@ pub async fn submit(
     Ok(match record {
         Some(r) if r.status == JobStatus::Completed => match &r.avatar_key {
             Some(key) => Json(body::Completed {
-                avatar_url: state.avatar_url(key),
+                avatar: state.avatar(key, r.avatar_sides.as_ref(), r.placeholder.as_ref()),
                 job_id: id.to_string(),
             })
             .into_response(),

@@ -72,6 +72,10 @@ fn main() {
             "a_worker_dying_between_storing_and_recording_cannot_undo_a_later_update",
             || Box::pin(scenarios::abort_after_store()),
         ),
+        (
+            "a_worker_dying_in_the_middle_of_a_delete_leaves_nothing_of_the_avatar",
+            || Box::pin(scenarios::abort_mid_delete()),
+        ),
         ("ten_thousand_jobs_survive_a_worker_killed_halfway", || {
             Box::pin(scenarios::load())
         }),

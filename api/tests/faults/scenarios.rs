@@ -677,6 +677,55 @@ pub async fn abort_after_store() -> Outcome {
     Ok(())
 }
 
+/// A worker dies after deleting the first of the four objects of a
+/// deleted user's avatar; the next worker deletes the rest.
+pub async fn abort_mid_delete() -> Outcome {
+    let mut app = TestApp::builder()
+        .in_process_workers(0)
+        .env("AVATARS_SIZES", "512,256,128,64")
+        .start()
+        .await;
+    app.add_worker();
+    let put = app.put_bytes("ivan", "me", "", images::png(600, 600)).await;
+    ensure!(put.status() == 200, "the PUT got {}", put.status());
+    let bucket = app.bucket.clone().ok_or("no bucket")?;
+    let avatars = |keys: Vec<String>| -> Vec<String> {
+        keys.into_iter()
+            .filter(|k| k.contains("/userAvatars/"))
+            .collect()
+    };
+    let stored = avatars(s3::keys(&bucket).await);
+    ensure!(stored.len() == 4, "stored {stored:?}");
+    app.workers[0].kill().map_err(|e| e.to_string())?;
+    let _ = app.workers[0].wait();
+    app.add_worker_with(&[("AVATARS_FAULT_ABORT_MID_DELETE", "true")]);
+    let deleted = app.delete_avatar(&app.token("ivan"), "me").await;
+    ensure!(
+        deleted.status() == 204,
+        "the DELETE got {}",
+        deleted.status()
+    );
+    let status = wait_exit(&mut app.workers[1], Duration::from_secs(20))?;
+    ensure!(!status.success(), "the faulty worker did not die");
+    let left = avatars(s3::keys(&bucket).await);
+    ensure!(
+        left.len() == 3,
+        "the faulty worker was to stop after one of four objects: {left:?}"
+    );
+    app.add_worker();
+    wait_for(
+        "every object of the avatar to go",
+        Duration::from_secs(30),
+        || async { avatars(s3::keys(&bucket).await).is_empty().then_some(()) },
+    )
+    .await?;
+    ensure!(
+        current_url(&app, "ivan").await.is_none(),
+        "the deleted avatar is current again"
+    );
+    Ok(())
+}
+
 /// 10,000 jobs from 50 clients through 3 worker processes, one killed
 /// halfway and restarted: every job ends, and every user's current avatar
 /// is the last one accepted for them.

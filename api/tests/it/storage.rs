@@ -56,9 +56,21 @@ async fn local_storage_is_served_under_media_with_an_immutable_cache_lifetime() 
     assert_eq!((info.width, info.height), (400, 400));
 
     let dir = app.data_dir.as_ref().expect("data dir");
+    // Uploads are filed by user, staging/{userId}/{jobId}: no file is left.
     let staging = dir.join("staging");
-    let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(left, 0, "staged uploads were left in {}", staging.display());
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|user| {
+            std::fs::read_dir(user.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|file| file.path())
+        .collect();
+    assert!(left.is_empty(), "staged uploads were left: {left:?}");
     let escaped = app
         .client
         .get(app.url("/media/../staging"))

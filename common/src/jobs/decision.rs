@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use super::JobFailure;
 use super::job::FailureCode;
+use crate::JobId;
+use crate::avatar::StoredAvatar;
 use crate::backoff::Backoff;
-use crate::{JobId, ObjectKey};
 
 /// What the record says when an attempt begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +35,8 @@ impl Started {
 /// What one attempt met.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    /// The avatar is stored under this key.
-    Stored(ObjectKey),
+    /// The avatar is stored, every side of it.
+    Stored(StoredAvatar),
     /// The input cannot become an avatar: it will not on another try.
     Rejected(JobFailure),
     /// A fault of the service's own (Redis or the object store): another
@@ -54,7 +55,7 @@ pub enum Attempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
     /// Record the avatar and make it current unless a later one is.
-    Complete(ObjectKey),
+    Complete(StoredAvatar),
     /// Record the failure; the job has ended.
     Fail(JobFailure),
     /// Take the job off the stream and run it again after `delay`.
@@ -98,7 +99,7 @@ impl RetryRules {
         now_ms: u64,
     ) -> Transition {
         match attempt {
-            Attempt::Stored(key) => Transition::Complete(key),
+            Attempt::Stored(avatar) => Transition::Complete(avatar),
             Attempt::Rejected(failure) => Transition::Fail(failure),
             Attempt::OriginBusy {
                 failure,
@@ -172,8 +173,12 @@ mod tests {
         }
     }
 
-    fn key() -> ObjectKey {
-        ObjectKey::avatar(1, &"bob".parse().expect("valid user"))
+    fn key() -> StoredAvatar {
+        StoredAvatar {
+            key: crate::ObjectKey::avatar(1, &"bob".parse().expect("valid user")),
+            sides: "512,64".parse().expect("sides"),
+            placeholder: Some("1QcSHQRnh493V4dIh4eXh1h4kJUI".into()),
+        }
     }
 
     #[test]

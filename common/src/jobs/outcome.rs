@@ -215,6 +215,16 @@ outcomes! {
 }
 
 outcomes! {
+    /// What `delete.lua` did.
+    DeleteOutcome {
+        /// The user had an avatar; it is gone.
+        Deleted = "deleted",
+        /// The user had none.
+        None = "none",
+    }
+}
+
+outcomes! {
     /// What `import_cancel.lua` did.
     CancelOutcome {
         Cancelled = "cancelled",

@@ -16,7 +16,9 @@
 //! | `retries` | retry later (+1 each) | attempts that ended in a scheduled retry |
 //! | `retry_from` | enqueue; requeue of a failed job | unix ms from which the retry budget runs |
 //! | `last_error` | retry later | why the last attempt is being retried |
-//! | `key` | complete | the stored avatar's object key |
+//! | `key` | complete | the object key of the stored avatar's largest side |
+//! | `sides` | complete | every side made of it, as [`Sides`](crate::avatar::Sides) writes them |
+//! | `placeholder` | complete | its ThumbHash, base64 |
 //! | `error_code`, `error_message` | fail | the [`JobFailure`] |
 //! | `stream` | enqueue | the key of its lane's stream, where a retry or a parked job goes back to |
 //! | `import`, `index`, `url` | import items | the item's import, its place in it and its source URL (see [`crate::imports`]) |
@@ -30,12 +32,14 @@
 //! | field | holds |
 //! |---|---|
 //! | `last` | the stamp of the user's last accepted job |
-//! | `stamp`, `key` | the stamp and object key of the current avatar |
+//! | `stamp`, `key`, `sides`, `placeholder` | the stamp, object key, sides and placeholder of the current avatar; after a DELETE, `stamp` alone, the delete's |
+//! | `deleted` | the stamp of the user's last DELETE: an avatar of a job accepted before it is deleted at once |
 
 use std::collections::HashMap;
 
 use super::job::FailureCode;
 use super::{JobFailure, JobStatus};
+use crate::avatar::Sides;
 use crate::{JobId, ObjectKey, UserId};
 
 /// Declares a module of field-name constants and `ALL`, the list of
@@ -71,6 +75,8 @@ fields! {
         RETRY_FROM = "retry_from",
         LAST_ERROR = "last_error",
         KEY = "key",
+        SIDES = "sides",
+        PLACEHOLDER = "placeholder",
         ERROR_CODE = "error_code",
         ERROR_MESSAGE = "error_message",
         STREAM = "stream",
@@ -87,6 +93,9 @@ fields! {
         LAST = "last",
         STAMP = "stamp",
         KEY = "key",
+        SIDES = "sides",
+        PLACEHOLDER = "placeholder",
+        DELETED = "deleted",
     }
 }
 
@@ -106,8 +115,15 @@ pub struct JobRecord {
     pub id: JobId,
     pub user: UserId,
     pub status: JobStatus,
-    /// Where the finished avatar is stored.
+    /// The acceptance stamp; `None` in a record too old to have one.
+    pub stamp: Option<u64>,
+    /// Where the finished avatar's largest side is stored.
     pub avatar_key: Option<ObjectKey>,
+    /// The sides made of it; `None` for an avatar recorded before sides
+    /// were (its one side is the deployment's avatar size).
+    pub avatar_sides: Option<Sides>,
+    /// Its ThumbHash, base64.
+    pub placeholder: Option<String>,
     pub error: Option<JobFailure>,
     /// Unix milliseconds.
     pub created_at: u64,
@@ -140,6 +156,12 @@ impl JobRecord {
             .remove(field::KEY)
             .map(|k| ObjectKey::try_from(k).map_err(|e| e.to_string()))
             .transpose()?;
+        let stamp = fields.remove(field::STAMP).and_then(|s| s.parse().ok());
+        let avatar_sides = fields
+            .remove(field::SIDES)
+            .map(|sides| sides.parse::<Sides>().map_err(|e| e.to_string()))
+            .transpose()?;
+        let placeholder = fields.remove(field::PLACEHOLDER).filter(|p| !p.is_empty());
         let error = match (
             fields.remove(field::ERROR_CODE),
             fields.remove(field::ERROR_MESSAGE),
@@ -154,7 +176,10 @@ impl JobRecord {
             id,
             user,
             status,
+            stamp,
             avatar_key,
+            avatar_sides,
+            placeholder,
             error,
             created_at,
             updated_at,

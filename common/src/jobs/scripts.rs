@@ -40,8 +40,9 @@ use redis::aio::ConnectionLike;
 use super::JobStatus;
 use super::context::{Context, ImportContext, Lead};
 use super::outcome::{
-    Answer, CancelOutcome, CompleteOutcome, DrainOutcome, EnqueueOutcome, FailOutcome, HookOutcome,
-    PermitOutcome, PromoteOutcome, RateOutcome, RetryOutcome, StartOutcome,
+    Answer, CancelOutcome, CompleteOutcome, DeleteOutcome, DrainOutcome, EnqueueOutcome,
+    FailOutcome, HookOutcome, PermitOutcome, PromoteOutcome, RateOutcome, RetryOutcome,
+    StartOutcome,
 };
 use super::record::{entry_field, field, user_field};
 use crate::imports::{self, ImportStatus};
@@ -122,6 +123,7 @@ fn prelude(keys: &[&str], args: &[&str], waiting: bool) -> String {
 const LIBRARY: &str = concat!(
     include_str!("lua/lib/entries.lua"),
     include_str!("lua/lib/records.lua"),
+    include_str!("lua/lib/avatars.lua"),
     include_str!("lua/lib/hooks.lua"),
     include_str!("lua/lib/imports.lua"),
     include_str!("lua/lib/slots.lua"),
@@ -263,10 +265,15 @@ script! {
     /// already is, acknowledges the entry, schedules the deletion of the
     /// avatar no longer current, and announces the job.
     Complete<'a>("lua/complete.lua", lead = Context) -> Answer<CompleteOutcome> {
-        keys { garbage: &'a str }
+        keys { garbage: &'a str, retained: &'a str }
         args {
             stamp: u64,
+            /// The key of the avatar's largest side.
             object_key: &'a str,
+            /// The sides it was made at, as `Sides` writes them.
+            sides: &'a str,
+            /// Its ThumbHash, base64.
+            placeholder: &'a str,
             /// When the avatar no longer current may be deleted (unix ms).
             delete_after_ms: u64,
         }
@@ -351,6 +358,37 @@ script! {
             now_ms: u64,
             lease_ms: u64,
             limit: u32,
+        }
+    }
+}
+
+script! {
+    /// Removes a user's avatar: clears the current one in the step that
+    /// stamps the delete (so no job accepted before it can make an avatar
+    /// current afterwards), makes every stored avatar of the user due for
+    /// deletion now, lists the user's staged uploads for removal, records
+    /// `avatar.deleted` when there was an avatar, and wakes the workers.
+    DeleteAvatar<'a>("lua/delete.lua") -> DeleteOutcome {
+        keys {
+            user: &'a str,
+            retained: &'a str,
+            garbage: &'a str,
+            deletions: &'a str,
+            hook_seq: &'a str,
+            hook_due: &'a str,
+            hook_pending: &'a str,
+            hook_deliveries: &'a str,
+            hook_due_callbacks: &'a str,
+            hook_callback_users: &'a str,
+        }
+        args {
+            user_id: &'a str,
+            now_ms: u64,
+            /// The operator's webhook URL, or empty.
+            hook_url: &'a str,
+            hook_channel: &'a str,
+            /// Where the workers' upkeep listens.
+            wake_channel: &'a str,
         }
     }
 }

@@ -9,6 +9,7 @@ use redis::streams::{StreamInfoGroupsReply, StreamRangeReply};
 use super::keys::{CONSUMER_GROUP, DrainWork};
 use super::store::{now_ms, now_us};
 use super::{JobQueue, QueueError};
+use crate::avatar::StoredAvatar;
 use crate::imports::{ImportFailure, ImportItem, ImportMode, ImportRecord, field};
 use crate::jobs::context::ImportContext;
 use crate::jobs::outcome::CancelOutcome;
@@ -17,7 +18,7 @@ use crate::jobs::scripts::{
     ImportCancel, ImportCancelScan, ImportDrain, ImportItems, ImportSeal, LeadScript,
 };
 use crate::jobs::{ITEM_BATCH, JobSource, Lane};
-use crate::{ImportId, Job, JobId, ObjectKey, SourceUrl, UserId};
+use crate::{ImportId, Job, JobId, SourceUrl, UserId};
 
 /// One item of an import, as the API read it.
 #[derive(Debug, Clone)]
@@ -332,19 +333,22 @@ impl JobQueue {
     }
 
     /// The avatar an earlier item of the import stored from `url`, for a
-    /// later item to copy; `None` when there is none yet.
+    /// later item to copy; `None` when there is none yet. An avatar listed
+    /// before sides were made has the one side `fallback_side`.
     pub async fn imported_avatar(
         &self,
         id: &ImportId,
         url: &SourceUrl,
-    ) -> Result<Option<ObjectKey>, QueueError> {
+        fallback_side: u32,
+    ) -> Result<Option<StoredAvatar>, QueueError> {
         let mut conn = self.connection();
         let first: Option<String> = conn
             .hget(self.keys().import_urls(id), url.as_url().as_str())
             .await?;
         Ok(first
-            .and_then(|value| value.strip_prefix('=').map(str::to_owned))
-            .and_then(|key| ObjectKey::try_from(key).ok()))
+            .as_deref()
+            .and_then(|value| value.strip_prefix('='))
+            .and_then(|avatar| StoredAvatar::parse_joined(avatar, fallback_side).ok()))
     }
 }
 

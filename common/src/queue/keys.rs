@@ -160,6 +160,25 @@ impl Keys {
         self.key(format_args!("garbage"))
     }
 
+    /// The user's avatars that are not current and not deleted yet (each
+    /// also in [`Self::garbage_set`]), scored as there: what a DELETE of
+    /// the user's avatar deletes at once.
+    pub fn retained(&self, user: &UserId) -> String {
+        self.key(format_args!("retained:{user}"))
+    }
+
+    /// The users whose avatar was deleted and whose staged uploads are
+    /// still to remove: `{userId}\n{stamp}` (the delete's stamp), scored
+    /// by when a worker may take it (unix ms).
+    pub fn deletions(&self) -> String {
+        self.key(format_args!("deletions"))
+    }
+
+    /// The channel on which a delete wakes the workers' upkeep.
+    pub fn deletions_channel(&self) -> String {
+        self.key(format_args!("deletions:wake"))
+    }
+
     /// The job a user's idempotency key names.
     pub fn idempotency(&self, user: &UserId, key: &IdempotencyKey) -> String {
         self.key(format_args!("idem:{user}:{key}"))

@@ -8,6 +8,7 @@
 mod backend;
 mod completions;
 mod connect;
+mod deletions;
 mod error;
 mod hooks;
 mod imports;
@@ -19,6 +20,7 @@ mod transitions;
 pub use backend::{Claim, Consumer, ConsumerSettings, StreamBackend};
 pub use completions::{Completions, Registration};
 pub use connect::{Connection, Heard, Redis};
+pub use deletions::Deletion;
 pub use error::QueueError;
 pub use hooks::HooksPending;
 pub use imports::{FailuresPage, ImportEntry};

@@ -45,15 +45,15 @@ impl Recorder {
     async fn record(&self, claim: &Claim, transition: Transition) {
         let (queue, job, took) = (&self.queue, &claim.job, claim.began.elapsed());
         match transition {
-            Transition::Complete(key) => {
+            Transition::Complete(avatar) => {
                 metrics::job_ended("completed", None, took);
                 let recorded = retry_quickly(|| {
-                    queue.complete(job, claim.entry(), claim.stamp, &key, self.retention)
+                    queue.complete(job, claim.entry(), claim.stamp, &avatar, self.retention)
                 })
                 .await;
                 match recorded {
                     Ok(current) => {
-                        tracing::info!(ms = took.as_millis() as u64, key = %key, current, "completed");
+                        tracing::info!(ms = took.as_millis() as u64, key = %avatar.key, sides = %avatar.sides, current, "completed");
                         self.discard_source(&job.source).await;
                     }
                     Err(e) => {

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::keys::CONSUMER_GROUP;
 use super::{Connection, Keys, QueueError};
+use crate::avatar::Sides;
 use crate::jobs::outcome::{EnqueueOutcome, PermitOutcome, RateOutcome};
 use crate::jobs::record::{field, user_field};
 use crate::jobs::scripts::{AcquireHost, Enqueue, PromoteParked, RateLimit, Requeue};
@@ -57,6 +58,10 @@ pub enum Start {
 pub struct CurrentAvatar {
     pub key: ObjectKey,
     pub stamp: u64,
+    /// The sides made of it; `None` for one made before sides were.
+    pub sides: Option<Sides>,
+    /// Its ThumbHash, base64.
+    pub placeholder: Option<String>,
 }
 
 /// How many of the job slots one user may hold: a user with `max_running`
@@ -279,17 +284,33 @@ impl JobQueue {
     /// The user's current avatar, if any.
     pub async fn current_avatar(&self, user: &UserId) -> Result<Option<CurrentAvatar>, QueueError> {
         let mut conn = self.conn.clone();
-        let (key, stamp): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+        let (key, stamp, sides, placeholder): (
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+            Option<String>,
+        ) = redis::cmd("HMGET")
             .arg(self.keys.user(user))
             .arg(user_field::KEY)
             .arg(user_field::STAMP)
+            .arg(user_field::SIDES)
+            .arg(user_field::PLACEHOLDER)
             .query_async(&mut conn)
             .await?;
         match (key, stamp) {
             (Some(key), Some(stamp)) => {
                 let key =
                     ObjectKey::try_from(key).map_err(|e| QueueError::Corrupt(e.to_string()))?;
-                Ok(Some(CurrentAvatar { key, stamp }))
+                let sides = sides
+                    .map(|sides| sides.parse::<Sides>())
+                    .transpose()
+                    .map_err(|e| QueueError::Corrupt(e.to_string()))?;
+                Ok(Some(CurrentAvatar {
+                    key,
+                    stamp,
+                    sides,
+                    placeholder: placeholder.filter(|p| !p.is_empty()),
+                }))
             }
             _ => Ok(None),
         }
@@ -463,25 +484,6 @@ impl JobQueue {
         }
         .invoke(&mut self.conn.clone())
         .await?)
-    }
-
-    /// Object keys whose deletion is due.
-    pub async fn due_garbage(&self, limit: usize) -> Result<Vec<ObjectKey>, QueueError> {
-        let mut conn = self.conn.clone();
-        let keys: Vec<String> = conn
-            .zrangebyscore_limit(self.keys.garbage_set(), "-inf", now_ms(), 0, limit as isize)
-            .await?;
-        Ok(keys
-            .into_iter()
-            .filter_map(|k| ObjectKey::try_from(k).ok())
-            .collect())
-    }
-
-    /// Forgets a deleted object.
-    pub async fn forget_garbage(&self, key: &ObjectKey) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
-        let _: i64 = conn.zrem(self.keys.garbage_set(), key.as_str()).await?;
-        Ok(())
     }
 
     /// How many jobs wait for a retry.

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use super::store::now_us;
 use super::{JobQueue, QueueError, Start};
+use crate::avatar::StoredAvatar;
 use crate::jobs::context::{self, Context};
 use crate::jobs::outcome::{Answer, CompleteOutcome, StartOutcome};
 use crate::jobs::scripts::{Complete, Fail, LeadScript, RetryLater, Start as StartScript};
 use crate::jobs::{ITEM_BATCH, Started};
-use crate::{Job, JobFailure, JobId, ObjectKey};
+use crate::{Job, JobFailure, JobId};
 
 /// How many times a transition is run again because the lists its context
 /// was read from changed, before the caller is told.
@@ -83,7 +84,7 @@ impl JobQueue {
         })
     }
 
-    /// Records the job as completed with its avatar at `key`, makes that the
+    /// Records the job as completed with its `avatar`, makes that the
     /// user's current avatar unless a later-accepted one already is, and
     /// acknowledges the stream entry. The avatar that is not current after
     /// this (the one replaced, or this one if a later one is current) is
@@ -94,13 +95,16 @@ impl JobQueue {
         job: &Job,
         entry: &str,
         stamp: u64,
-        key: &ObjectKey,
+        avatar: &StoredAvatar,
         retention: Duration,
     ) -> Result<bool, QueueError> {
         let script = Complete {
             garbage: &self.keys().garbage_set(),
+            retained: &self.keys().retained(&job.user),
             stamp,
-            object_key: key.as_str(),
+            object_key: avatar.key.as_str(),
+            sides: &avatar.sides.to_string(),
+            placeholder: avatar.placeholder.as_deref().unwrap_or_default(),
             delete_after_ms: now_us() / 1000 + retention.as_millis() as u64,
         };
         let outcome = self.transition(&script, job, entry).await?;

@@ -88,22 +88,54 @@ impl LocalStorage {
         }
     }
 
+    /// The keys of the files in the folder of `key`.
+    pub async fn folder(&self, key: &ObjectKey) -> Result<Vec<ObjectKey>, StorageError> {
+        let Some(dir) = self.path(key).parent().map(Path::to_path_buf) else {
+            return Ok(Vec::new());
+        };
+        Ok(list_dir(&dir)
+            .await?
+            .into_iter()
+            .filter(|(_, is_dir)| !is_dir)
+            .filter_map(|(name, _)| ObjectKey::try_from(format!("{}{name}", key.folder())).ok())
+            .collect())
+    }
+
+    /// Up to `limit` staged uploads: those filed by user, and those of the
+    /// layout before (directly under `staging/`).
     pub async fn staged(&self, limit: usize) -> Result<Vec<ObjectKey>, StorageError> {
         let mut keys = Vec::new();
-        let mut entries = match tokio::fs::read_dir(self.root.join(STAGING_PREFIX)).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(keys),
-            Err(e) => return Err(e.into()),
-        };
-        while keys.len() < limit
-            && let Some(entry) = entries.next_entry().await?
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Ok(key) = ObjectKey::try_from(format!("{STAGING_PREFIX}/{name}")) {
-                keys.push(key);
+        for (name, is_dir) in list_dir(&self.root.join(STAGING_PREFIX)).await? {
+            if keys.len() >= limit {
+                break;
+            }
+            let key = format!("{STAGING_PREFIX}/{name}");
+            if !is_dir {
+                keys.extend(ObjectKey::try_from(key).ok());
+                continue;
+            }
+            for (file, _) in list_dir(&self.root.join(STAGING_PREFIX).join(&name)).await? {
+                if keys.len() >= limit {
+                    break;
+                }
+                keys.extend(ObjectKey::try_from(format!("{key}/{file}")).ok());
             }
         }
         Ok(keys)
+    }
+
+    /// The staged uploads of the keys under `prefix`, one folder of
+    /// `staging/`.
+    pub async fn staged_under(&self, prefix: &str) -> Result<Vec<ObjectKey>, StorageError> {
+        let dir = prefix
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .fold(self.root.clone(), |path, segment| path.join(segment));
+        Ok(list_dir(&dir)
+            .await?
+            .into_iter()
+            .filter_map(|(name, _)| ObjectKey::try_from(format!("{prefix}{name}")).ok())
+            .collect())
     }
 
     /// Deletes what writes cut short by a crash left in `.partial/`: files
@@ -156,6 +188,22 @@ impl LocalStorage {
 /// Writes `body` to a temporary file in `partial`, syncs it and renames it
 /// to `path`; on any error the temporary file is removed and `path` is left
 /// as it was.
+/// The names of the entries of `dir`, each with whether it is a folder;
+/// none for a folder that does not exist.
+async fn list_dir(dir: &Path) -> Result<Vec<(String, bool)>, StorageError> {
+    let mut names = Vec::new();
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(e.into()),
+    };
+    while let Some(entry) = entries.next_entry().await? {
+        let is_dir = entry.file_type().await.is_ok_and(|t| t.is_dir());
+        names.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+    }
+    Ok(names)
+}
+
 fn write_atomically(partial: &Path, path: &Path, body: &[u8]) -> Result<(), StorageError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -183,7 +231,8 @@ mod tests {
         let root = std::env::temp_dir().join(format!("avatars-local-{}", ulid::Ulid::generate()));
         let storage = LocalStorage::new(&root);
         storage.check().await.expect("writable");
-        let staged = ObjectKey::staged_source(&crate::JobId::generate());
+        let user = "local-user".parse().expect("a user");
+        let staged = ObjectKey::staged_source(&user, &crate::JobId::generate());
         storage
             .put(&staged, Bytes::from_static(b"raw"), ObjectKind::Staged)
             .await

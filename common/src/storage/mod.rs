@@ -14,8 +14,8 @@ pub use error::StorageError;
 pub use local::LocalStorage;
 pub use s3::S3Storage;
 
-use crate::ObjectKey;
 use crate::settings::StorageSettings;
+use crate::{ObjectKey, UserId};
 
 /// The `Cache-Control` of avatars: each update has a new key, so an avatar
 /// never changes once written.
@@ -69,15 +69,36 @@ impl Storage {
         }
     }
 
-    /// Writes a copy of the avatar under `from` to `to`, inside the store
-    /// (a server-side copy on S3).
+    /// Writes a copy of every side of the avatar under `from` beside `to`,
+    /// each under its own file name, inside the store (server-side copies
+    /// on S3). `NotFound` when the avatar under `from` is gone.
     pub async fn copy_avatar(&self, from: &ObjectKey, to: &ObjectKey) -> Result<(), StorageError> {
-        match self {
-            Self::S3(s) => s.copy_avatar(from, to).await,
-            Self::Local(l) => {
-                let body = l.get(from).await?;
-                l.put(to, body, ObjectKind::Avatar).await
+        let mut objects = self.avatar_objects(from).await?;
+        if !objects.contains(from) {
+            return Err(StorageError::NotFound(from.to_string()));
+        }
+        // The largest side last: an avatar whose key exists has every side.
+        objects.retain(|object| object != from);
+        objects.push(from.clone());
+        for object in objects {
+            let copy = to.beside(object.file_name());
+            match self {
+                Self::S3(s) => s.copy_avatar(&object, &copy).await?,
+                Self::Local(l) => {
+                    let body = l.get(&object).await?;
+                    l.put(&copy, body, ObjectKind::Avatar).await?
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Every object stored in the folder of the avatar under `key`: each of
+    /// its sides (see [`crate::avatar`]).
+    pub async fn avatar_objects(&self, key: &ObjectKey) -> Result<Vec<ObjectKey>, StorageError> {
+        match self {
+            Self::S3(s) => s.list(key.folder(), usize::MAX).await,
+            Self::Local(l) => l.folder(key).await,
         }
     }
 
@@ -86,6 +107,15 @@ impl Storage {
         match self {
             Self::S3(s) => s.delete(key).await,
             Self::Local(l) => l.delete(key).await,
+        }
+    }
+
+    /// Every staged upload of `user`.
+    pub async fn staged_of(&self, user: &UserId) -> Result<Vec<ObjectKey>, StorageError> {
+        let prefix = ObjectKey::staged_prefix(user);
+        match self {
+            Self::S3(s) => s.list(&prefix, usize::MAX).await,
+            Self::Local(l) => l.staged_under(&prefix).await,
         }
     }
 

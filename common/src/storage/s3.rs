@@ -134,21 +134,34 @@ impl S3Storage {
     }
 
     pub async fn staged(&self, limit: usize) -> Result<Vec<ObjectKey>, StorageError> {
-        let listed = self
+        self.list(&format!("{STAGING_PREFIX}/"), limit).await
+    }
+
+    /// Up to `limit` keys that start with `prefix`, page after page.
+    pub async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<ObjectKey>, StorageError> {
+        let mut keys = Vec::new();
+        let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(format!("{STAGING_PREFIX}/"))
-            .max_keys(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| StorageError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-        Ok(listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key())
-            .filter_map(|k| ObjectKey::try_from(k.to_owned()).ok())
-            .collect())
+            .prefix(prefix)
+            .max_keys(i32::try_from(limit).unwrap_or(i32::MAX).min(1000))
+            .into_paginator()
+            .send();
+        while keys.len() < limit
+            && let Some(page) = pages.next().await
+        {
+            let page =
+                page.map_err(|e| StorageError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(|k| ObjectKey::try_from(k.to_owned()).ok()),
+            );
+        }
+        keys.truncate(limit);
+        Ok(keys)
     }
 
     pub async fn check(&self) -> Result<(), StorageError> {

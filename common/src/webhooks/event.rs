@@ -12,14 +12,17 @@ pub enum EventType {
     AvatarUpdated,
     /// A job failed.
     AvatarFailed,
+    /// A DELETE removed an avatar.
+    AvatarDeleted,
     /// Every item of an import has ended.
     ImportCompleted,
 }
 
 impl EventType {
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::AvatarUpdated,
         Self::AvatarFailed,
+        Self::AvatarDeleted,
         Self::ImportCompleted,
     ];
 
@@ -28,6 +31,7 @@ impl EventType {
         match self {
             Self::AvatarUpdated => "avatar.updated",
             Self::AvatarFailed => "avatar.failed",
+            Self::AvatarDeleted => "avatar.deleted",
             Self::ImportCompleted => "import.completed",
         }
     }

@@ -7,11 +7,12 @@
 //! A job is two frames to the converter, the [`Request`] and the source,
 //! sent as it is, uncopied; then two frames back: the [`Bound`] its
 //! header gives (so the worker knows how long to wait), and a [`Reply`]
-//! (the avatar with how long each stage took, or the refusal).
+//! (the avatar with its smaller sides, its placeholder and how long each
+//! stage took, or the refusal).
 
 use std::time::Duration;
 
-use avatar_pipeline::{Options, Stages, TimeBudget};
+use avatar_pipeline::{Options, Resized, Stages, TimeBudget};
 
 /// The longest frame either side accepts: the largest upload, and more.
 pub const MAX_FRAME: u64 = 1 << 30;
@@ -52,10 +53,11 @@ pub struct Request {
 }
 
 impl Request {
-    const FIXED: usize = 4 + 1 + 8 + 8 + 1 + 4 * 8 + 3 * 8;
+    const FIXED: usize = 4 + 1 + 8 + 8 + 1 + 4 * 8 + 1 + 3 * 8;
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::FIXED + 1 + self.label.len());
+        let mut out =
+            Vec::with_capacity(Self::FIXED + 4 * self.options.smaller.len() + 1 + self.label.len());
         out.extend_from_slice(&self.options.size.to_le_bytes());
         out.push(self.options.quality);
         out.extend_from_slice(&self.options.max_pixels.to_le_bytes());
@@ -67,6 +69,11 @@ impl Request {
             crop.map_or([0.0; 4], |c| [c.left, c.top, c.width, c.height]);
         for fraction in [left, top, width, height] {
             out.extend_from_slice(&fraction.to_le_bytes());
+        }
+        // The smaller sides: their count, then each.
+        out.push(self.options.smaller.len().min(usize::from(u8::MAX)) as u8);
+        for side in self.options.smaller.iter().take(usize::from(u8::MAX)) {
+            out.extend_from_slice(&side.to_le_bytes());
         }
         for time in [
             self.budget.base,
@@ -88,6 +95,7 @@ impl Request {
                 max_pixels: at.u64()?,
                 max_decode_bytes: at.u64()?,
                 crop: at.crop()?,
+                smaller: at.sides()?,
             },
             budget: TimeBudget {
                 base: Duration::from_millis(at.u64()?),
@@ -130,6 +138,10 @@ pub enum Reply {
         source_format: String,
         /// How long decoding, resizing and encoding took.
         stages: Stages,
+        /// Its ThumbHash.
+        placeholder: Vec<u8>,
+        /// Its smaller sides, largest first.
+        smaller: Vec<Resized>,
         jpeg: Vec<u8>,
     },
     /// The pipeline refused the image: its error's code and message.
@@ -143,6 +155,8 @@ impl From<Result<avatar_pipeline::Avatar, avatar_pipeline::PipelineError>> for R
                 side: avatar.side,
                 source_format: avatar.source_format.to_owned(),
                 stages: avatar.stages,
+                placeholder: avatar.placeholder,
+                smaller: avatar.smaller,
                 jpeg: avatar.jpeg,
             },
             Err(e) => Self::Refused {
@@ -163,15 +177,30 @@ impl Reply {
                 side,
                 source_format,
                 stages,
+                placeholder,
+                smaller,
                 jpeg,
             } => {
-                let mut out = Vec::with_capacity(30 + source_format.len() + jpeg.len());
+                let resized: usize = smaller.iter().map(|r| 16 + r.jpeg.len()).sum();
+                let mut out = Vec::with_capacity(
+                    32 + source_format.len() + placeholder.len() + resized + jpeg.len(),
+                );
                 out.push(AVATAR);
                 out.extend_from_slice(&side.to_le_bytes());
                 for took in [stages.decode, stages.resize, stages.encode] {
                     out.extend_from_slice(&micros(took).to_le_bytes());
                 }
                 push_short(&mut out, source_format);
+                // A ThumbHash is at most 25 bytes.
+                out.push(placeholder.len().min(255) as u8);
+                out.extend_from_slice(&placeholder[..placeholder.len().min(255)]);
+                out.push(smaller.len().min(255) as u8);
+                for resized in smaller.iter().take(255) {
+                    out.extend_from_slice(&resized.requested.to_le_bytes());
+                    out.extend_from_slice(&resized.side.to_le_bytes());
+                    out.extend_from_slice(&(resized.jpeg.len() as u64).to_le_bytes());
+                    out.extend_from_slice(&resized.jpeg);
+                }
                 out.extend_from_slice(jpeg);
                 out
             }
@@ -199,12 +228,28 @@ impl Reply {
                     encode: Duration::from_micros(at.u64()?),
                 };
                 let source_format = at.short()?;
+                let len = usize::from(at.u8()?);
+                let placeholder = at.bytes(len)?.to_vec();
+                let mut smaller = Vec::new();
+                for _ in 0..at.u8()? {
+                    let (requested, side) = (at.u32()?, at.u32()?);
+                    let len = usize::try_from(at.u64()?)
+                        .map_err(|_| WireError("a side longer than memory"))?;
+                    let jpeg = at.bytes(len)?.to_vec();
+                    smaller.push(Resized {
+                        requested,
+                        side,
+                        jpeg,
+                    });
+                }
                 let header = at.at;
                 frame.drain(..header);
                 Ok(Self::Avatar {
                     side,
                     source_format,
                     stages,
+                    placeholder,
+                    smaller,
                     jpeg: frame,
                 })
             }
@@ -287,13 +332,23 @@ impl Reader<'_> {
         Ok(Some(crop))
     }
 
+    /// The smaller sides as `Request::encode` writes them.
+    fn sides(&mut self) -> Result<Vec<u32>, WireError> {
+        (0..self.u8()?).map(|_| self.u32()).collect()
+    }
+
+    fn bytes(&mut self, len: usize) -> Result<&[u8], WireError> {
+        let bytes = self
+            .bytes
+            .get(self.at..self.at.saturating_add(len))
+            .ok_or(WireError("a message cut short"))?;
+        self.at += len;
+        Ok(bytes)
+    }
+
     fn short(&mut self) -> Result<String, WireError> {
         let len = usize::from(self.u8()?);
-        let text = self
-            .bytes
-            .get(self.at..self.at + len)
-            .ok_or(WireError("a name cut short"))?;
-        self.at += len;
+        let text = self.bytes(len)?;
         Ok(String::from_utf8_lossy(text).into_owned())
     }
 }
@@ -316,6 +371,7 @@ mod tests {
                     width: 0.5,
                     height: 0.3,
                 }),
+                smaller: vec![128, 64],
             },
             budget: TimeBudget {
                 base: Duration::from_millis(2_500),
@@ -338,6 +394,12 @@ mod tests {
                 resize: Duration::from_micros(3_100),
                 encode: Duration::from_micros(1_999),
             },
+            placeholder: vec![7, 8, 9],
+            smaller: vec![Resized {
+                requested: 128,
+                side: 100,
+                jpeg: vec![0xFF, 0xD8, 4, 0xFF, 0xD9],
+            }],
             jpeg: vec![0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9],
         };
         assert_eq!(Reply::decode(avatar.encode()), Ok(avatar));

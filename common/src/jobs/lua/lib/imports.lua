@@ -156,11 +156,12 @@ local function import_after_done(url)
   return true
 end
 
--- The first item of `url` stored its avatar `key`: the items of the
+-- The first item of `url` stored its avatar (`avatar`: its key, sides and
+-- placeholder, separated by `|`): the items of the
 -- import that name `url` from now on copy it, and those waiting for it
 -- go to K.stream.
-local function import_release_after(url, key)
-  redis.call('HSET', K.import_urls, url, '=' .. key)
+local function import_release_after(url, avatar)
+  redis.call('HSET', K.import_urls, url, '=' .. avatar)
   import_release_waiting()
   import_after_done(url)
 end
