@@ -22,7 +22,7 @@ use crate::format::SourceFormat;
 use crate::frame::Frame;
 use crate::hdr::{self, Transfer};
 use crate::square::Square;
-use crate::{Options, PipelineError, cost, dimensions, heif_container, heif_tiles};
+use crate::{Options, PipelineError, clean_aperture, cost, dimensions, heif_container, heif_tiles};
 
 /// Decodes the primary image of `bytes`, refusing sizes above the limits
 /// from the container alone.
@@ -32,6 +32,12 @@ pub(crate) fn decode(
     options: &Options,
 ) -> Result<Frame, PipelineError> {
     let container = heif_container::inspect(bytes, format)?;
+    // A clean aperture is opened for libheif and cut out here, after it.
+    let opened = clean_aperture::open(bytes, &container);
+    let (bytes, aperture) = match &opened {
+        Some((copy, kept)) => (copy.as_slice(), Some(*kept)),
+        None => (bytes, None),
+    };
     let context = match read(bytes, options, format) {
         Ok(context) => context,
         Err(error) => {
@@ -59,6 +65,7 @@ pub(crate) fn decode(
     // Only a grid is tiled: other items are not read a second time to
     // learn that they are not.
     if hdr.is_none()
+        && aperture.is_none()
         && container.primary_type == Some(*b"grid")
         && let Some(mut frame) = heif_tiles::decode(bytes, format, options)?
     {
@@ -80,6 +87,10 @@ pub(crate) fn decode(
     let pixels = match hdr {
         Some(transfer) => hdr_pixels(&image, alpha, transfer, format)?,
         None => sdr_pixels(&image, alpha, format)?,
+    };
+    let pixels = match aperture {
+        Some(kept) => clean_aperture::cut(pixels, kept),
+        None => pixels,
     };
     let icc = match hdr {
         Some(_) => None,

@@ -42,13 +42,32 @@ const SEQUENCE_BRANDS: [&[u8; 4]; 7] = [
 ];
 
 /// What the walk learned of a container that passed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Container {
     /// Width times height of the primary item's `ispe`, when it has one.
     pub primary_pixels: Option<u64>,
+    /// The primary item's `ispe`: its coded width and height.
+    pub primary_size: Option<(u32, u32)>,
     /// The primary item's type (`grid`, `hvc1`, `av01`, ...), when its
     /// `infe` says.
     pub primary_type: Option<[u8; 4]>,
+    /// The primary item's transformative properties, in the order its
+    /// `ipma` lists them, which is the order they apply in.
+    pub transforms: Vec<Transform>,
+}
+
+/// A transformative property of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transform {
+    /// `clap`: the clean aperture, as its eight numbers (width, height,
+    /// horizontal and vertical offset of the centre, each a numerator and
+    /// a denominator), and where its body starts in the file.
+    Clap { numbers: [u32; 8], at: usize },
+    /// `irot`: turned anticlockwise by this many quarter turns.
+    Rotate(u8),
+    /// `imir`: mirrored; libheif flips top to bottom for axis 0 and left
+    /// to right for axis 1.
+    Mirror { axis: u8 },
 }
 
 /// Walks `bytes`, a HEIF or AVIF file, refusing what cannot be a photo.
@@ -70,7 +89,7 @@ pub(crate) fn inspect(bytes: &[u8], format: SourceFormat) -> Result<Container, P
                     .filter(|(i, _)| *i != 1)
                     .filter_map(|(_, b)| <[u8; 4]>::try_from(b).ok()),
             ),
-            b"meta" => container = meta(full_body(body)?, &refuse)?,
+            b"meta" => container = meta(bytes, full_body(body)?, &refuse)?,
             b"moov" => moov = Some(body),
             _ => {}
         }
@@ -86,9 +105,10 @@ pub(crate) fn inspect(bytes: &[u8], format: SourceFormat) -> Result<Container, P
     Ok(container)
 }
 
-/// Checks a `meta` box's items and references; the primary item's pixels
-/// and type.
+/// Checks a `meta` box's items and references; the primary item's size,
+/// type and transformations. `file` is the whole file `body` is part of.
 fn meta(
+    file: &[u8],
     body: &[u8],
     refuse: &impl Fn(String) -> PipelineError,
 ) -> Result<Container, PipelineError> {
@@ -143,13 +163,16 @@ fn meta(
         return Ok(Container::default());
     };
     derivations(primary, &references, refuse)?;
+    let (primary_size, transforms) = match (properties, associations) {
+        (Some(properties), Some(associations)) => {
+            item_properties(file, primary, properties, associations).unwrap_or_default()
+        }
+        _ => Default::default(),
+    };
     Ok(Container {
-        primary_pixels: match (properties, associations) {
-            (Some(properties), Some(associations)) => {
-                spatial_extent(primary, properties, associations)
-            }
-            _ => None,
-        },
+        primary_pixels: primary_size.map(|(w, h)| u64::from(w) * u64::from(h)),
+        primary_size,
+        transforms,
         primary_type: types
             .iter()
             .find(|(id, _)| *id == primary)
@@ -283,19 +306,58 @@ fn derivations(
 }
 
 /// Width times height of the `ispe` property associated with `item`.
-fn spatial_extent(item: u32, properties: &[u8], associations: &[u8]) -> Option<u64> {
-    let extents: Vec<Option<u64>> = Boxes::new(properties)
+/// An item's `ispe` size, if it has one, and its transformative
+/// properties in order.
+type ItemProperties = (Option<(u32, u32)>, Vec<Transform>);
+
+/// The `ispe` size and the transformative properties of `item`, from
+/// the `ipco` and `ipma` bodies of `file`.
+fn item_properties(
+    file: &[u8],
+    item: u32,
+    properties: &[u8],
+    associations: &[u8],
+) -> Option<ItemProperties> {
+    /// What one property box is, of those read here.
+    enum Property {
+        Extent(u32, u32),
+        Transform(Transform),
+        Other,
+    }
+    let listed: Vec<Property> = Boxes::new(properties)
         .map(|property| {
-            let (kind, body) = property.ok()?;
-            let (_, body) = full_box(body).ok()?;
-            (&kind == b"ispe")
-                .then(|| Some(u64::from(u32_at(body, 0).ok()?) * u64::from(u32_at(body, 4).ok()?)))
-                .flatten()
+            let Ok((kind, body)) = property else {
+                return Property::Other;
+            };
+            let read = || -> Option<Property> {
+                Some(match &kind {
+                    b"ispe" => {
+                        let (_, body) = full_box(body).ok()?;
+                        Property::Extent(u32_at(body, 0).ok()?, u32_at(body, 4).ok()?)
+                    }
+                    b"clap" => {
+                        let mut numbers = [0u32; 8];
+                        for (i, number) in numbers.iter_mut().enumerate() {
+                            *number = u32_at(body, 4 * i).ok()?;
+                        }
+                        // The body is a slice of the file: where it starts.
+                        let at = body.as_ptr() as usize - file.as_ptr() as usize;
+                        Property::Transform(Transform::Clap { numbers, at })
+                    }
+                    b"irot" => Property::Transform(Transform::Rotate(body.first()? & 3)),
+                    b"imir" => Property::Transform(Transform::Mirror {
+                        axis: body.first()? & 1,
+                    }),
+                    _ => Property::Other,
+                })
+            };
+            read().unwrap_or(Property::Other)
         })
         .collect();
     let (version, flags, body) = full_box_flags(associations).ok()?;
     let count = u32_at(body, 0).ok()?;
     let mut at = 4usize;
+    let (mut extent, mut transforms) = (None, Vec::new());
     for _ in 0..count {
         let id = if version == 0 {
             at += 2;
@@ -304,10 +366,10 @@ fn spatial_extent(item: u32, properties: &[u8], associations: &[u8]) -> Option<u
             at += 4;
             u32_at(body, at - 4).ok()?
         };
-        let listed = usize::from(*body.get(at)?);
+        let count = usize::from(*body.get(at)?);
         at += 1;
         let wide = flags & 1 == 1;
-        for _ in 0..listed {
+        for _ in 0..count {
             let index = if wide {
                 at += 2;
                 usize::from(u16_at(body, at - 2).ok()? & 0x7fff)
@@ -315,14 +377,17 @@ fn spatial_extent(item: u32, properties: &[u8], associations: &[u8]) -> Option<u
                 at += 1;
                 usize::from(body.get(at - 1)? & 0x7f)
             };
-            if id == item
-                && let Some(Some(pixels)) = index.checked_sub(1).and_then(|i| extents.get(i))
-            {
-                return Some(*pixels);
+            if id != item {
+                continue;
+            }
+            match index.checked_sub(1).and_then(|i| listed.get(i)) {
+                Some(Property::Extent(w, h)) => extent = extent.or(Some((*w, *h))),
+                Some(Property::Transform(transform)) => transforms.push(*transform),
+                _ => {}
             }
         }
     }
-    None
+    Some((extent, transforms))
 }
 
 /// Checks the tracks of a `moov` box and their sample tables.

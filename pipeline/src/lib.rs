@@ -12,7 +12,8 @@
 //!   scaled decoding of only the square's region (`jpeg`, `jpeg_header`,
 //!   `jpeg_region`), still WebP through libwebp (`webp`), HEIC/HEIF and
 //!   AVIF through libheif (`heif`, after `heif_container` refuses the
-//!   structures no photo has, with `heif_tiles` decoding only the
+//!   structures no photo has and `clean_aperture` opens a `clap` box that
+//!   libheif 1.23 cannot decode through, with `heif_tiles` decoding only the
 //!   tiles of a grid that the square needs, and `hdr` tone-mapping PQ and
 //!   HLG),
 //!   other formats
@@ -25,6 +26,7 @@
 //! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
 
 mod avatar;
+mod clean_aperture;
 mod colour;
 mod convert;
 mod cost;

@@ -60,3 +60,27 @@ async fn truncated_heic_and_avif_files_are_refused_with_422() {
         assert!(message.contains("truncated"), "{file}: {message}");
     }
 }
+
+#[tokio::test]
+async fn an_avif_whose_container_crops_it_shows_the_crop() {
+    // 480 x 320 coded, of which the box keeps the 240 x 160 between the
+    // red and green quadrants (pipeline/tests/fixtures/README.md).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pipeline/tests/fixtures/clap.avif"
+    );
+    let clap = std::fs::read(path).expect("the fixture");
+    let app = TestApp::spawn().await;
+    let info = stored(&app, app.put_bytes("clara", "me", "", clap).await).await;
+    // The 160-pixel square of the 240 x 160 crop: half red, half green.
+    assert_eq!((info.width, info.height), (160, 160));
+    let halfway = [125.0, 115.0, 30.0];
+    assert!(
+        info.mean_rgb
+            .iter()
+            .zip(halfway)
+            .all(|(m, h)| (m - h).abs() < 20.0),
+        "{:?}",
+        info.mean_rgb
+    );
+}
