@@ -86,12 +86,21 @@ async fn the_operators_events_never_wait_behind_callbacks_that_hang() {
         longest < 5_000,
         "the operator's events waited behind the hung callbacks: {delays:?} ms"
     );
-    // At most two callbacks at once to the hung host from the one pool.
-    assert!(
-        hung.received().len() <= 2,
-        "the hung host got {} callbacks at once",
-        hung.received().len()
-    );
+    // At most two callbacks at once to the hung host from the one pool: an
+    // attempt holds its connection for the 10 s answer time, so no more
+    // than two arrive within 9 s of each other (on a slow run, those two
+    // give up and the next two follow).
+    let arrivals: Vec<u64> = hung.received().iter().map(|r| r.at_unix_ms).collect();
+    for at in &arrivals {
+        let together = arrivals
+            .iter()
+            .filter(|other| *other <= at && at - *other < 9_000)
+            .count();
+        assert!(
+            together <= 2,
+            "the hung host got {together} callbacks at once: {arrivals:?}"
+        );
+    }
 }
 
 #[tokio::test]
