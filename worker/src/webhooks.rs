@@ -382,13 +382,16 @@ impl DeliveryPool {
                         .filter(|p| !p.is_empty())
                         .map(str::to_owned),
                 };
-                json!({
+                let mut data = json!({
                     "userId": stored["userId"],
                     "jobId": stored["jobId"],
                     "avatarUrl": avatar.url(&self.public_base_url),
                     "avatarUrls": avatar.urls(&self.public_base_url),
-                    "placeholder": avatar.placeholder,
-                })
+                });
+                if let Some(placeholder) = avatar.placeholder {
+                    data["placeholder"] = placeholder.into();
+                }
+                data
             }
             EventType::AvatarFailed | EventType::AvatarDeleted => stored.clone(),
             EventType::ImportCompleted => {
