@@ -142,6 +142,13 @@ pub struct ImageSettings {
     #[arg(long, env = "AVATARS_SIZES")]
     pub sizes: Option<Sides>,
 
+    /// Where the avatar's square is cut when a PUT gives no `crop` (and for
+    /// every import item): `centre`; `attention`, the most interesting
+    /// part of the picture (edges, skin tones and saturated colour); or
+    /// `face`, centred on the largest face, `attention` without one.
+    #[arg(long, env = "AVATARS_CROP", value_enum, default_value_t = CropMode::Centre)]
+    pub crop: CropMode,
+
     /// JPEG quality of the avatar, 1 to 100.
     #[arg(long, env = "AVATARS_JPEG_QUALITY", default_value_t = 85,
           value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -263,6 +270,18 @@ pub struct LogSettings {
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info,avatar_worker=debug").
     #[arg(long, env = "AVATARS_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// `AVATARS_CROP`: where the square goes without a client's crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CropMode {
+    /// The centre of the picture.
+    #[value(alias = "center")]
+    Centre,
+    /// Its most interesting part, as libvips's `attention` crop.
+    Attention,
+    /// The largest face, or `attention` where none is found.
+    Face,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

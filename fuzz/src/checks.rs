@@ -20,6 +20,7 @@ const OPTIONS: Options = Options {
     max_pixels: 1_000_000,
     max_decode_bytes: 16 << 20,
     crop: None,
+    placement: avatar_pipeline::Placement::Centre,
 };
 
 /// Bytes in, an avatar or an error out; never a panic caught as an

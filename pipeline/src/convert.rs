@@ -15,6 +15,7 @@ use crate::orient::upright;
 use crate::placeholder::placeholder;
 use crate::resize::{resize, shrink};
 use crate::{Avatar, Options, PipelineError, Resized, Stages};
+use crate::{Placement, attention, face};
 
 /// Turns uploaded image bytes into a square avatar JPEG.
 ///
@@ -49,7 +50,15 @@ fn convert_unguarded(bytes: &[u8], options: &Options) -> Result<Avatar, Pipeline
     // The centre square of the stored image is the centre square of the
     // upright one, so cropping and scaling come first and turning the image
     // upright and converting its colours touch only the small result.
-    let square = frame.square;
+    let square = match options.by_content() {
+        Some(Placement::Face) => match face::place(&frame.pixels, frame.square, frame.orientation)?
+        {
+            Some(square) => square,
+            None => attention::place(&frame.pixels, frame.square)?,
+        },
+        Some(_) => attention::place(&frame.pixels, frame.square)?,
+        None => frame.square,
+    };
     let pixels = resize(frame.pixels, square)?;
     let mut pixels = upright(pixels, frame.orientation)?;
     if let Some(profile) = &frame.icc {

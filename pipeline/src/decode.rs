@@ -53,6 +53,7 @@ pub(crate) fn decode(
         Turn::of(orientation),
     );
     if format == SourceFormat::WebP
+        && options.by_content().is_none()
         && let Some((pixels, square)) = webp::decode(bytes, square)
     {
         return Ok(Frame {

@@ -66,6 +66,7 @@ pub(crate) fn decode(
     // learn that they are not.
     if hdr.is_none()
         && aperture.is_none()
+        && options.by_content().is_none()
         && container.primary_type == Some(*b"grid")
         && let Some(mut frame) = heif_tiles::decode(bytes, format, options)?
     {

@@ -13,8 +13,8 @@ use crate::frame::Frame;
 use crate::jpeg_header::{HeaderError, JpegHeader, count_scans};
 use crate::jpeg_region::{Region, RegionDecoder};
 use crate::square::{Square, Turn};
-use crate::{Options, PipelineError};
-use crate::{cost, dimensions, resize};
+use crate::{Options, PipelineError, Placement};
+use crate::{cost, dimensions, face, resize};
 
 /// Warnings from libjpeg-turbo that leave a complete, correct image: stray
 /// bytes between segments, which some writers leave behind.
@@ -70,7 +70,14 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
         Err(e) if is_harmless(&e) => return Ok(None),
         Err(e) => return Err(corrupt(e)),
     };
-    let scale = scale_for(wanted.crop, side);
+    let mut scale = scale_for(wanted.crop, side);
+    // The face detector needs the picture larger than a small avatar does.
+    if options.by_content() == Some(Placement::Face) {
+        let for_faces = scale_keeping(full.width.max(full.height), face::ANALYSED_SIDE);
+        if for_faces.denom() < scale.denom() {
+            scale = for_faces;
+        }
+    }
     let scaled = |length: u32| {
         usize::try_from(length)
             .ok()
@@ -98,7 +105,11 @@ pub(crate) fn decode(bytes: &[u8], options: &Options) -> Result<Option<Frame>, P
             }
         }
     };
-    let alignment = full.imcu_width.map(scaled).transpose()?;
+    // Placed by content, the square may go anywhere: the whole picture.
+    let alignment = match options.by_content() {
+        Some(_) => None,
+        None => full.imcu_width.map(scaled).transpose()?,
+    };
     let region = region_around(square, width, height, alignment);
     let format = if full.cmyk {
         PixelFormat::CMYK
@@ -173,10 +184,14 @@ fn region_around(square: Square, width: u32, height: u32, alignment: Option<u32>
 /// The strongest IDCT scaling that keeps a `shorter` side of at least
 /// [`resize::decoded_side`] of `side`.
 fn scale_for(shorter: u32, side: u32) -> ScalingFactor {
-    let wanted = resize::decoded_side(side);
+    scale_keeping(shorter, resize::decoded_side(side))
+}
+
+/// The strongest IDCT scaling that keeps `length` pixels at least `wanted`.
+fn scale_keeping(length: u32, wanted: u32) -> ScalingFactor {
     [8, 4, 2]
         .into_iter()
-        .find(|&denominator| shorter.div_ceil(denominator) >= wanted)
+        .find(|&denominator| length.div_ceil(denominator) >= wanted)
         .map_or(ScalingFactor::ONE, |denominator| {
             ScalingFactor::new(1, denominator as usize)
         })

@@ -19,12 +19,14 @@
 //!   other formats
 //!   through the `image` crate, with `flatten` putting transparency onto
 //!   white.
-//! - `square` picks the centre crop, `resize` scales it, `orient` turns it
+//! - `square` picks the centre crop (or `attention` the most interesting
+//!   square, or `face` the one on the largest face), `resize` scales it, `orient` turns it
 //!   upright, `colour` converts embedded profiles and CMYK to sRGB, `encode`
 //!   writes the progressive JPEG; each smaller side is scaled from the
 //!   next larger one, and `placeholder` makes the ThumbHash of the smallest.
 //! - [`Options`], [`Avatar`] and [`PipelineError`] are what callers see.
 
+mod attention;
 mod avatar;
 mod clean_aperture;
 mod colour;
@@ -34,6 +36,7 @@ mod decode;
 mod dimensions;
 mod encode;
 mod error;
+mod face;
 mod flatten;
 mod format;
 mod frame;
@@ -60,4 +63,4 @@ pub use convert::convert;
 pub use cost::TimeBudget;
 pub use error::PipelineError;
 pub use jpeg_header::count_scans as jpeg_scans;
-pub use options::Options;
+pub use options::{Options, Placement};

@@ -21,8 +21,35 @@ pub struct Options {
     /// before decoding.
     pub max_decode_bytes: u64,
     /// The rectangle of the upright image the avatar is cut from (its
-    /// centred square); `None`: the centre square.
+    /// centred square); `None`: the square `placement` places.
     pub crop: Option<Crop>,
+    /// Where the square goes without a `crop`.
+    pub placement: Placement,
+}
+
+/// Where the square of an avatar is cut when the client chose no crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// The centre of the picture.
+    #[default]
+    Centre,
+    /// Its most interesting part: edges, skin tones and saturated colour
+    /// (see `attention`). The decoder then decodes the whole picture,
+    /// reduced as for the centre square.
+    Attention,
+    /// The largest face (see `face`), or `Attention` without one.
+    Face,
+}
+
+impl Options {
+    /// How the square is placed by content, if it is: then the decoder
+    /// must decode the whole picture rather than the centre square alone.
+    pub(crate) fn by_content(&self) -> Option<Placement> {
+        match (&self.crop, self.placement) {
+            (None, placement @ (Placement::Attention | Placement::Face)) => Some(placement),
+            _ => None,
+        }
+    }
 }
 
 impl Options {
@@ -46,6 +73,7 @@ impl Default for Options {
             max_pixels: Self::DEFAULT_MAX_PIXELS,
             max_decode_bytes: Self::DEFAULT_MAX_DECODE_BYTES,
             crop: None,
+            placement: Placement::Centre,
         }
     }
 }

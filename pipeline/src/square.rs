@@ -92,12 +92,7 @@ impl Square {
         let Some(crop) = crop else {
             return Self::centred(width, height, size);
         };
-        let swapped = turns.iter().filter(|t| t.swaps()).count() % 2 == 1;
-        let (up_width, up_height) = if swapped {
-            (height, width)
-        } else {
-            (width, height)
-        };
+        let (up_width, up_height) = upright_size(width, height, turns);
         let span = |fraction: f64, length: u32| (fraction * f64::from(length)).round() as u32;
         let (left, top) = (span(crop.left, up_width), span(crop.top, up_height));
         let rect_width = span(crop.width, up_width).clamp(1, up_width.saturating_sub(left).max(1));
@@ -106,9 +101,40 @@ impl Square {
         let side = rect_width.min(rect_height);
         let left = (left + (rect_width - side) / 2).min(up_width - side);
         let top = (top + (rect_height - side) / 2).min(up_height - side);
-        // Back through the turns, last first, to the stored image.
+        Self::stored((left, top, side), (up_width, up_height), size, turns)
+    }
+
+    /// The largest square of a `width` x `height` stored image that
+    /// `turns` make upright, centred as nearly as it fits on `centre`
+    /// (fractions of the upright image), to be shown at `size` pixels.
+    pub(crate) fn around(
+        width: u32,
+        height: u32,
+        size: u32,
+        centre: (f64, f64),
+        turns: &[Turn],
+    ) -> Self {
+        let (up_width, up_height) = upright_size(width, height, turns);
+        let side = up_width.min(up_height);
+        let start = |fraction: f64, length: u32| {
+            let left = (fraction * f64::from(length) - f64::from(side) / 2.0).round();
+            (left.max(0.0) as u32).min(length - side)
+        };
+        let corner = (start(centre.0, up_width), start(centre.1, up_height));
+        Self::stored(
+            (corner.0, corner.1, side),
+            (up_width, up_height),
+            size,
+            turns,
+        )
+    }
+
+    /// The square `(left, top, side)` of the `upright` image, found in the
+    /// stored one through `turns`, last first.
+    fn stored(square: (u32, u32, u32), upright: (u32, u32), size: u32, turns: &[Turn]) -> Self {
+        let (left, top, side) = square;
         let mut rect = (left, top, side, side);
-        let (mut out_width, mut out_height) = (up_width, up_height);
+        let (mut out_width, mut out_height) = upright;
         for turn in turns.iter().rev() {
             rect = turn.back(rect, out_width, out_height);
             if turn.swaps() {
@@ -133,6 +159,14 @@ impl Square {
             crop,
             side: crop.min(size),
         }
+    }
+}
+
+/// The size of a `width` x `height` stored image once `turns` make it upright.
+pub(crate) fn upright_size(width: u32, height: u32, turns: &[Turn]) -> (u32, u32) {
+    match turns.iter().filter(|t| t.swaps()).count() % 2 == 1 {
+        true => (height, width),
+        false => (width, height),
     }
 }
 

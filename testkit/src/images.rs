@@ -103,3 +103,81 @@ pub fn inspect(bytes: &[u8]) -> AvatarInfo {
         mean_rgb: sum.map(|s| s / n),
     }
 }
+
+/// How far the JPEG `avatar` is from the square of `picture` at `left`,
+/// `top` with side `side`, scaled to the avatar's size: the mean absolute
+/// difference of their channels, 0 to 255.
+pub fn difference_from(
+    avatar: &[u8],
+    picture: &DynamicImage,
+    left: u32,
+    top: u32,
+    side: u32,
+) -> f64 {
+    let avatar = image::load_from_memory_with_format(avatar, ImageFormat::Jpeg)
+        .expect("the avatar does not decode")
+        .to_rgb8();
+    let expected = picture
+        .crop_imm(left, top, side, side)
+        .resize_exact(
+            avatar.width(),
+            avatar.height(),
+            image::imageops::FilterType::Triangle,
+        )
+        .to_rgb8();
+    let total: u64 = avatar
+        .as_raw()
+        .iter()
+        .zip(expected.as_raw())
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    total as f64 / avatar.as_raw().len() as f64
+}
+
+/// Where along the longer side of `picture` the JPEG `avatar` was cut, as
+/// a square of the picture's shorter side: the offset in the picture's
+/// pixels of the square it matches best, and how far it is from that
+/// square (as [`difference_from`] measures).
+///
+/// Both are compared at 64 pixels to the square's side, so the offset is
+/// found to within an eighth of the square.
+pub fn offset_of(avatar: &[u8], picture: &DynamicImage) -> (u32, f64) {
+    const SIDE: u32 = 64;
+    let avatar = image::load_from_memory_with_format(avatar, ImageFormat::Jpeg)
+        .expect("the avatar does not decode")
+        .resize_exact(SIDE, SIDE, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let (width, height) = (picture.width(), picture.height());
+    let (shorter, side) = (width.min(height), SIDE);
+    let scaled = |length: u32| (u64::from(length) * u64::from(side) / u64::from(shorter)) as u32;
+    let small = picture
+        .resize_exact(
+            scaled(width),
+            scaled(height),
+            image::imageops::FilterType::Triangle,
+        )
+        .to_rgb8();
+    let along = (small.width() - side).max(small.height() - side);
+    let difference = |offset: u32| {
+        let (left, top) = match width >= height {
+            true => (offset, 0),
+            false => (0, offset),
+        };
+        let mut total = 0u64;
+        for (x, y, pixel) in avatar.enumerate_pixels() {
+            let other = small.get_pixel(left + x, top + y);
+            total += pixel
+                .0
+                .iter()
+                .zip(other.0)
+                .map(|(a, b)| u64::from(a.abs_diff(b)))
+                .sum::<u64>();
+        }
+        total as f64 / f64::from(side * side * 3)
+    };
+    let (best, distance) = (0..=along)
+        .map(|offset| (offset, difference(offset)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("one offset at least");
+    (best * shorter / side, distance)
+}

@@ -1,7 +1,8 @@
 //! What the tests share: the shared image corpus ([`corpus`]), small files
 //! crafted to cost a decoder dearly ([`hostile`], [`hostile_heif`]) and, with
 //! the `service` feature, the processes under test ([`app`]), the S3
-//! server ([`s3`]), test images ([`images`]), a local HTTP server for
+//! server ([`s3`]), test images ([`images`], also alone with the `images`
+//! feature), a local HTTP server for
 //! URL imports ([`source_server`]), a webhook receiver ([`receiver`]) and
 //! Redis deployments of a test's own, a cluster and a TLS server
 //! ([`redis_servers`]).
@@ -13,7 +14,7 @@ pub mod app;
 pub mod corpus;
 pub mod hostile;
 pub mod hostile_heif;
-#[cfg(feature = "service")]
+#[cfg(feature = "images")]
 pub mod images;
 #[cfg(feature = "service")]
 pub mod receiver;

@@ -39,6 +39,7 @@ pub async fn run(
         max_pixels: image.max_pixels,
         max_decode_bytes: image.max_decode_bytes,
         crop: None,
+        placement: avatar_pipeline::Placement::Centre,
     };
     let cage = match how.cage {
         true => Some(Cage::start(

@@ -15,6 +15,7 @@ use apalis::prelude::*;
 use avatar_common::backoff::{Backoff, Jitter};
 use avatar_common::jobs::RetryRules;
 use avatar_common::queue::{Consumer, ConsumerSettings, JobQueue, Recorder, StreamBackend};
+use avatar_common::settings::CropMode;
 use avatar_common::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +87,11 @@ pub async fn run_pool(
             max_pixels: settings.shared.image.max_pixels,
             max_decode_bytes: settings.shared.image.max_decode_bytes,
             crop: None,
+            placement: match settings.shared.image.crop {
+                CropMode::Centre => avatar_pipeline::Placement::Centre,
+                CropMode::Attention => avatar_pipeline::Placement::Attention,
+                CropMode::Face => avatar_pipeline::Placement::Face,
+            },
         },
         rules: RetryRules {
             max_interrupted: worker.max_attempts,

@@ -6,10 +6,12 @@
 use avatar_testkit as support;
 
 mod admission;
+
 mod auth;
 mod cage;
 mod connections;
 mod crop;
+mod crop_modes;
 mod delete;
 mod errors;
 mod fair_share;

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use avatar_pipeline::{Options, Resized, Stages, TimeBudget};
+use avatar_pipeline::{Options, Placement, Resized, Stages, TimeBudget};
 
 /// The longest frame either side accepts: the largest upload, and more.
 pub const MAX_FRAME: u64 = 1 << 30;
@@ -53,7 +53,7 @@ pub struct Request {
 }
 
 impl Request {
-    const FIXED: usize = 4 + 1 + 8 + 8 + 1 + 4 * 8 + 1 + 3 * 8;
+    const FIXED: usize = 4 + 1 + 8 + 8 + 1 + 4 * 8 + 1 + 1 + 3 * 8;
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out =
@@ -70,6 +70,11 @@ impl Request {
         for fraction in [left, top, width, height] {
             out.extend_from_slice(&fraction.to_le_bytes());
         }
+        out.push(match self.options.placement {
+            Placement::Centre => 0,
+            Placement::Attention => 1,
+            Placement::Face => 2,
+        });
         // The smaller sides: their count, then each.
         out.push(self.options.smaller.len().min(usize::from(u8::MAX)) as u8);
         for side in self.options.smaller.iter().take(usize::from(u8::MAX)) {
@@ -95,6 +100,12 @@ impl Request {
                 max_pixels: at.u64()?,
                 max_decode_bytes: at.u64()?,
                 crop: at.crop()?,
+                placement: match at.u8()? {
+                    0 => Placement::Centre,
+                    1 => Placement::Attention,
+                    2 => Placement::Face,
+                    _ => return Err(WireError("a placement of no known kind")),
+                },
                 smaller: at.sides()?,
             },
             budget: TimeBudget {
@@ -372,6 +383,7 @@ mod tests {
                     height: 0.3,
                 }),
                 smaller: vec![128, 64],
+                placement: Placement::Face,
             },
             budget: TimeBudget {
                 base: Duration::from_millis(2_500),
