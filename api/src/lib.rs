@@ -31,6 +31,7 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state;
+pub mod try_page;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,7 +124,8 @@ pub async fn serve(
         max_header_bytes: u64::from(settings.limits.max_header_bytes),
         body_timeout: Duration::from_secs(settings.limits.body_timeout_secs),
     };
-    let router = routes::router(state, rate_limits, request_limits);
+    let try_page = try_page(&settings)?;
+    let router = routes::router(state, rate_limits, request_limits, try_page);
 
     tracing::info!(%address, "listening");
     let connections = Connections::new(connections::limits(&settings.limits));
@@ -141,6 +143,30 @@ pub async fn serve(
         workers.await.context("the worker pool panicked")??;
     }
     Ok(())
+}
+
+/// The try page, if it is on, and whether it hands out tokens.
+fn try_page(settings: &Settings) -> anyhow::Result<Option<try_page::TryPage>> {
+    if !settings.api.try_page {
+        return Ok(None);
+    }
+    let dev_tokens = match settings.api.try_page_dev_tokens {
+        false => None,
+        true => {
+            // Fails at start-up, not at the first request, without a secret.
+            auth::make_token(
+                &settings.auth,
+                &settings::TokenArgs {
+                    user: "try".into(),
+                    admin: false,
+                    expires_in_secs: 1,
+                },
+            )
+            .context("AVATARS_TRY_PAGE_DEV_TOKENS needs AVATARS_JWT_SECRET to sign tokens")?;
+            Some(Arc::new(settings.auth.clone()))
+        }
+    };
+    Ok(Some(try_page::TryPage { dev_tokens }))
 }
 
 /// Starts the `--workers N` pool inside this process, if asked.

@@ -108,6 +108,19 @@ pub struct ApiSettings {
     #[arg(long, env = "AVATARS_DEFAULT_WAIT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=30))]
     pub default_wait_secs: u64,
+
+    /// Serve the page at /try that tries the service by hand: a token, a
+    /// picture, a crop box, the upload and the avatar at every size.
+    #[arg(long, env = "AVATARS_TRY_PAGE", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub try_page: bool,
+
+    /// With the try page on, also hand out tokens for made-up users at
+    /// POST /try/token (needs AVATARS_JWT_SECRET): anyone may then act as
+    /// a new user, so never where real users are.
+    #[arg(long, env = "AVATARS_TRY_PAGE_DEV_TOKENS", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub try_page_dev_tokens: bool,
 }
 
 /// How bearer tokens are checked.

@@ -40,12 +40,15 @@ pub fn take_log_dirs() -> Vec<PathBuf> {
     kept.as_mut().map(std::mem::take).unwrap_or_default()
 }
 
-/// Prints the last lines of every log in `dir` to standard error.
+/// Prints the last lines of every log (`*.log`) in `dir` to standard error.
 pub fn print_log_tails(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut logs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut logs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .collect();
     logs.sort();
     for log in logs {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -419,9 +422,14 @@ impl TestApp {
 
     /// `GET .../avatar`, as `sub`.
     pub async fn get_avatar(&self, sub: &str, user: &str) -> reqwest::Response {
+        self.get_avatar_with(&self.token(sub), user).await
+    }
+
+    /// `GET .../avatar` of `user` with `token`.
+    pub async fn get_avatar_with(&self, token: &str, user: &str) -> reqwest::Response {
         self.client
             .get(self.url(&format!("/api/public/user/{user}/avatar")))
-            .bearer_auth(self.token(sub))
+            .bearer_auth(token)
             .send()
             .await
             .expect("request failed")

@@ -33,6 +33,7 @@ use crate::openapi;
 use crate::rate_limit::RateLimits;
 use crate::request_limits::{self, RequestLimits};
 use crate::state::AppState;
+use crate::try_page::TryPage;
 
 /// The cache lifetime of an answer under `/media` that is not an avatar.
 const NOT_CACHED: &str = "no-store";
@@ -85,6 +86,7 @@ pub fn router(
     state: Arc<AppState>,
     rate_limits: Arc<RateLimits>,
     request_limits: RequestLimits,
+    try_page: Option<TryPage>,
 ) -> Router {
     let admission = Admission {
         app: state.clone(),
@@ -100,6 +102,7 @@ pub fn router(
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(Extension(Document(document.into())))
         .merge(openapi::page())
+        .merge(try_page.map(TryPage::routes).unwrap_or_default())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 

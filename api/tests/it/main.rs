@@ -38,6 +38,7 @@ mod security_inputs;
 mod security_limits;
 mod sizes;
 mod storage;
+mod try_page;
 mod uploads;
 mod url_import;
 mod webhook_isolation;
