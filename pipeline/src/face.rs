@@ -15,13 +15,15 @@ use rustface::{Detector, ImageData};
 use crate::square::{Square, Turn};
 use crate::{PipelineError, attention};
 
-/// The longer side the picture is searched at. The detector's window is
-/// 20 pixels, but it finds faces reliably from about 32 at this scale (a
-/// fifteenth of the picture's longer side); a smaller scale misses them,
-/// and the detector's time grows with the pixels searched.
+/// The longer side the picture is searched at. rustface 0.1.7 searches
+/// with a 40-pixel window from the picture's own scale down (it ignores
+/// its minimum face size), so this finds faces from a twelfth of the
+/// picture's longer side; at 320 the test pictures' faces, a thirteenth
+/// wide, were missed, and the search's time grows with its pixels.
 pub(crate) const ANALYSED_SIDE: u32 = 480;
-/// The smallest face searched for, in analysed pixels.
-const SMALLEST_FACE: u32 = 32;
+/// The detector's window, and so the smallest face it finds; a picture
+/// smaller than it would underflow its search.
+const WINDOW: u32 = 40;
 /// The detector's score below which a window is not a face: faces scored
 /// 5 to 17 on the test pictures, windows of the corpus photos (cartridges,
 /// hands, wood, keyboards) never reached 2.
@@ -76,7 +78,7 @@ pub(crate) fn largest(
         ((f64::from(height) * scale).round() as u32).max(1),
     );
     // A smaller picture holds no face the detector can find.
-    if small_w.min(small_h) < SMALLEST_FACE {
+    if small_w.min(small_h) <= WINDOW {
         return Ok(None);
     }
     let mut grey = DynamicImage::ImageLuma8(reduce_to_grey(pixels, small_w, small_h)?);
@@ -108,7 +110,6 @@ pub(crate) fn largest(
 fn new_detector() -> Box<dyn Detector> {
     let model = rustface::read_model(MODEL).expect("the model built in is SeetaFace's own");
     let mut detector = rustface::create_detector_with_model(model);
-    detector.set_min_face_size(SMALLEST_FACE);
     detector.set_score_thresh(SCORE_THRESHOLD);
     detector.set_pyramid_scale_factor(0.8);
     detector.set_slide_window_step(4, 4);
