@@ -39,7 +39,7 @@ pub async fn run(
         max_pixels: image.max_pixels,
         max_decode_bytes: image.max_decode_bytes,
         crop: None,
-        placement: avatar_pipeline::Placement::Centre,
+        placement: crate::pool::placement(image.crop),
     };
     let cage = match how.cage {
         true => Some(Cage::start(

@@ -87,11 +87,7 @@ pub async fn run_pool(
             max_pixels: settings.shared.image.max_pixels,
             max_decode_bytes: settings.shared.image.max_decode_bytes,
             crop: None,
-            placement: match settings.shared.image.crop {
-                CropMode::Centre => avatar_pipeline::Placement::Centre,
-                CropMode::Attention => avatar_pipeline::Placement::Attention,
-                CropMode::Face => avatar_pipeline::Placement::Face,
-            },
+            placement: placement(settings.shared.image.crop),
         },
         rules: RetryRules {
             max_interrupted: worker.max_attempts,
@@ -149,6 +145,15 @@ pub async fn run_pool(
     stopped.context("the worker pool stopped")?;
     tracing::info!(worker = %name, "worker pool stopped");
     Ok(())
+}
+
+/// The pipeline's placement for `AVATARS_CROP`.
+pub(crate) fn placement(mode: CropMode) -> avatar_pipeline::Placement {
+    match mode {
+        CropMode::Centre => avatar_pipeline::Placement::Centre,
+        CropMode::Attention => avatar_pipeline::Placement::Attention,
+        CropMode::Face => avatar_pipeline::Placement::Face,
+    }
 }
 
 /// The webhook delivery pool, when webhooks can be signed.
