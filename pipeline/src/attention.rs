@@ -7,11 +7,10 @@
 //! coarse grid of [`CELL`]-pixel cells, each with its neighbours, and the
 //! square is centred on the highest sum, kept inside the picture.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 
 use crate::PipelineError;
+use crate::resize::reduce;
 use crate::square::Square;
 
 /// The longer side the picture is analysed at.
@@ -53,26 +52,6 @@ pub(crate) fn place(pixels: &RgbImage, square: Square) -> Result<Square, Pipelin
         top: centre(cy, fy, height),
         ..square
     })
-}
-
-/// `pixels` scaled to `width` x `height`.
-pub(crate) fn reduce(pixels: &RgbImage, width: u32, height: u32) -> Result<Vec<u8>, PipelineError> {
-    let src = ImageRef::new(
-        pixels.width(),
-        pixels.height(),
-        pixels.as_raw(),
-        PixelType::U8x3,
-    )
-    .map_err(|e| PipelineError::Internal(format!("attention source: {e}")))?;
-    let mut dst = Image::new(width, height, PixelType::U8x3);
-    Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box)),
-        )
-        .map_err(|e| PipelineError::Internal(format!("attention: {e}")))?;
-    Ok(dst.into_vec())
 }
 
 /// Each pixel's interest: its Sobel edge strength on lightness, plus

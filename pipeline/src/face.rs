@@ -12,8 +12,9 @@ use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
 use rustface::{Detector, ImageData};
 
+use crate::PipelineError;
+use crate::resize::reduce;
 use crate::square::{Square, Turn};
-use crate::{PipelineError, attention};
 
 /// The longer side the picture is searched at. rustface 0.1.7 searches
 /// with a 40-pixel window from the picture's own scale down (it ignores
@@ -118,7 +119,7 @@ fn new_detector() -> Box<dyn Detector> {
 
 /// `pixels` scaled to `width` x `height`, in grey.
 fn reduce_to_grey(pixels: &RgbImage, width: u32, height: u32) -> Result<GrayImage, PipelineError> {
-    let grey = attention::reduce(pixels, width, height)?
+    let grey = reduce(pixels, width, height)?
         .chunks_exact(3)
         .map(|p| {
             let luma = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);

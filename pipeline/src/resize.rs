@@ -1,5 +1,6 @@
 //! Cuts the square out of an RGB image, or out of one colour plane, and
-//! scales it with a Lanczos filter.
+//! scales it with a Lanczos filter; and reduces a whole image, cheaply,
+//! for the crops that analyse it (`attention`, `face`).
 //! Choosing the square belongs to `square`.
 
 use fast_image_resize::images::{Image, ImageRef};
@@ -44,8 +45,7 @@ pub(crate) fn resize(source: RgbImage, square: Square) -> Result<RgbImage, Pipel
     if (width, height) == (square.side, square.side) && square.crop == square.side {
         return Ok(source);
     }
-    let src = ImageRef::new(width, height, source.as_raw(), PixelType::U8x3)
-        .map_err(|e| PipelineError::Internal(format!("resize source: {e}")))?;
+    let src = view(&source)?;
     let area = Area {
         left: f64::from(square.left),
         top: f64::from(square.top),
@@ -60,8 +60,7 @@ pub(crate) fn resize(source: RgbImage, square: Square) -> Result<RgbImage, Pipel
 /// size of an avatar made from a larger one.
 pub(crate) fn shrink(image: &RgbImage, side: u32) -> Result<RgbImage, PipelineError> {
     let (width, height) = image.dimensions();
-    let src = ImageRef::new(width, height, image.as_raw(), PixelType::U8x3)
-        .map_err(|e| PipelineError::Internal(format!("resize source: {e}")))?;
+    let src = view(image)?;
     let area = Area {
         left: 0.0,
         top: 0.0,
@@ -70,6 +69,31 @@ pub(crate) fn shrink(image: &RgbImage, side: u32) -> Result<RgbImage, PipelineEr
     let pixels = scale(&src, area, side)?;
     RgbImage::from_raw(side, side, pixels)
         .ok_or_else(|| PipelineError::Internal("resize produced a buffer of the wrong size".into()))
+}
+
+/// The whole `image` scaled to `width` x `height` with a box filter, as
+/// packed RGB: cheap, and enough to analyse, never to show.
+pub(crate) fn reduce(image: &RgbImage, width: u32, height: u32) -> Result<Vec<u8>, PipelineError> {
+    let mut dst = Image::new(width, height, PixelType::U8x3);
+    Resizer::new()
+        .resize(
+            &view(image)?,
+            &mut dst,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box)),
+        )
+        .map_err(|e| PipelineError::Internal(format!("reduce: {e}")))?;
+    Ok(dst.into_vec())
+}
+
+/// `image` as fast_image_resize reads it.
+fn view(image: &RgbImage) -> Result<ImageRef<'_>, PipelineError> {
+    ImageRef::new(
+        image.width(),
+        image.height(),
+        image.as_raw(),
+        PixelType::U8x3,
+    )
+    .map_err(|e| PipelineError::Internal(format!("resize source: {e}")))
 }
 
 /// A square of a source, in source pixels, which may fall between them.
