@@ -550,11 +550,16 @@ impl TestApp {
 
     /// Downloads the avatar whose URL a PUT answered with, and reads it.
     pub async fn stored_avatar(&self, body: &Value) -> super::images::AvatarInfo {
+        super::images::inspect(&self.stored_avatar_bytes(body).await)
+    }
+
+    /// The bytes of the avatar an answer's `avatarUrl` names.
+    pub async fn stored_avatar_bytes(&self, body: &Value) -> Vec<u8> {
         let url = body["avatarUrl"]
             .as_str()
             .expect("the answer has no avatarUrl");
         let stored = self.download(url).await.bytes().await.expect("body");
-        super::images::inspect(&stored)
+        stored.to_vec()
     }
 
     /// Downloads a returned avatarUrl.

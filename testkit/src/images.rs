@@ -85,8 +85,7 @@ pub fn inspect(bytes: &[u8]) -> AvatarInfo {
         }
         i += 2 + len;
     }
-    let image = image::load_from_memory_with_format(bytes, ImageFormat::Jpeg)
-        .expect("the avatar does not decode");
+    let image = decoded(bytes);
     let rgb = image.to_rgb8();
     let n = f64::from(rgb.width() * rgb.height());
     let mut sum = [0f64; 3];
@@ -114,9 +113,7 @@ pub fn difference_from(
     top: u32,
     side: u32,
 ) -> f64 {
-    let avatar = image::load_from_memory_with_format(avatar, ImageFormat::Jpeg)
-        .expect("the avatar does not decode")
-        .to_rgb8();
+    let avatar = decoded(avatar).to_rgb8();
     let expected = picture
         .crop_imm(left, top, side, side)
         .resize_exact(
@@ -125,13 +122,7 @@ pub fn difference_from(
             image::imageops::FilterType::Triangle,
         )
         .to_rgb8();
-    let total: u64 = avatar
-        .as_raw()
-        .iter()
-        .zip(expected.as_raw())
-        .map(|(a, b)| u64::from(a.abs_diff(*b)))
-        .sum();
-    total as f64 / avatar.as_raw().len() as f64
+    mean_difference(&avatar, &expected)
 }
 
 /// Where along the longer side of `picture` the JPEG `avatar` was cut, as
@@ -143,13 +134,12 @@ pub fn difference_from(
 /// found to within an eighth of the square.
 pub fn offset_of(avatar: &[u8], picture: &DynamicImage) -> (u32, f64) {
     const SIDE: u32 = 64;
-    let avatar = image::load_from_memory_with_format(avatar, ImageFormat::Jpeg)
-        .expect("the avatar does not decode")
+    let avatar = decoded(avatar)
         .resize_exact(SIDE, SIDE, image::imageops::FilterType::Triangle)
         .to_rgb8();
     let (width, height) = (picture.width(), picture.height());
-    let (shorter, side) = (width.min(height), SIDE);
-    let scaled = |length: u32| (u64::from(length) * u64::from(side) / u64::from(shorter)) as u32;
+    let shorter = width.min(height);
+    let scaled = |length: u32| (u64::from(length) * u64::from(SIDE) / u64::from(shorter)) as u32;
     let small = picture
         .resize_exact(
             scaled(width),
@@ -157,27 +147,37 @@ pub fn offset_of(avatar: &[u8], picture: &DynamicImage) -> (u32, f64) {
             image::imageops::FilterType::Triangle,
         )
         .to_rgb8();
-    let along = (small.width() - side).max(small.height() - side);
+    let along = (small.width() - SIDE).max(small.height() - SIDE);
     let difference = |offset: u32| {
         let (left, top) = match width >= height {
             true => (offset, 0),
             false => (0, offset),
         };
-        let mut total = 0u64;
-        for (x, y, pixel) in avatar.enumerate_pixels() {
-            let other = small.get_pixel(left + x, top + y);
-            total += pixel
-                .0
-                .iter()
-                .zip(other.0)
-                .map(|(a, b)| u64::from(a.abs_diff(b)))
-                .sum::<u64>();
-        }
-        total as f64 / f64::from(side * side * 3)
+        let square = image::imageops::crop_imm(&small, left, top, SIDE, SIDE).to_image();
+        mean_difference(&avatar, &square)
     };
     let (best, distance) = (0..=along)
         .map(|offset| (offset, difference(offset)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("one offset at least");
-    (best * shorter / side, distance)
+    (best * shorter / SIDE, distance)
+}
+
+/// The JPEG `avatar`, decoded.
+fn decoded(avatar: &[u8]) -> DynamicImage {
+    image::load_from_memory_with_format(avatar, ImageFormat::Jpeg)
+        .expect("the avatar does not decode")
+}
+
+/// The mean absolute difference of the channels of two pictures of one
+/// size, 0 to 255.
+fn mean_difference(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "pictures of two sizes");
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    total as f64 / a.as_raw().len() as f64
 }

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::TestApp;
-use crate::support::images::{AvatarInfo, encode, offset_of};
+use crate::support::images::{AvatarInfo, encode, inspect, offset_of};
 
 /// A flat grey 1500 x 500 picture with a striped magenta and yellow patch
 /// near its right edge.
@@ -27,9 +27,7 @@ fn off_centre(format: ImageFormat) -> Vec<u8> {
 }
 
 async fn stored(app: &TestApp, response: reqwest::Response) -> AvatarInfo {
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
-    app.stored_avatar(&body).await
+    inspect(&avatar_bytes(app, response).await)
 }
 
 /// How far the avatar's mean is from flat grey.
@@ -87,13 +85,7 @@ fn with_a_face(name: &str) -> Vec<u8> {
 async fn avatar_bytes(app: &TestApp, response: reqwest::Response) -> Vec<u8> {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("json");
-    let url = body["avatarUrl"].as_str().expect("avatarUrl");
-    app.download(url)
-        .await
-        .bytes()
-        .await
-        .expect("avatar")
-        .to_vec()
+    app.stored_avatar_bytes(&body).await
 }
 
 #[tokio::test]
