@@ -22,8 +22,8 @@ use crate::square::{Square, Turn};
 /// picture's longer side; at 320 the test pictures' faces, a thirteenth
 /// wide, were missed, and the search's time grows with its pixels.
 pub(crate) const ANALYSED_SIDE: u32 = 480;
-/// The detector's window, and so the smallest face it finds; a picture
-/// smaller than it would underflow its search.
+/// The detector's window, and so the smallest face it finds: a picture
+/// no larger holds no face it can find, and is not searched.
 const WINDOW: u32 = 40;
 /// The detector's score below which a window is not a face: faces scored
 /// 5 to 17 on the test pictures, windows of the corpus photos (cartridges,
@@ -143,10 +143,21 @@ mod tests {
             largest(&flat, Orientation::NoTransforms).expect("searched"),
             None
         );
-        let tiny = RgbImage::from_pixel(30, 10, Rgb([90, 90, 90]));
-        assert_eq!(
-            largest(&tiny, Orientation::NoTransforms).expect("searched"),
-            None
-        );
+    }
+
+    #[test]
+    fn a_picture_about_the_detectors_window_is_searched_without_a_panic() {
+        // Smaller than the 40-pixel window once reduced, or just larger,
+        // whichever way round it is stored.
+        for (width, height) in [(30, 10), (1000, 40), (40, 1000), (41, 41), (2000, 100)] {
+            let small = RgbImage::from_pixel(width, height, Rgb([90, 90, 90]));
+            for orientation in [Orientation::NoTransforms, Orientation::Rotate90] {
+                assert_eq!(
+                    largest(&small, orientation).expect("searched"),
+                    None,
+                    "{width} x {height}, {orientation:?}"
+                );
+            }
+        }
     }
 }
