@@ -591,3 +591,41 @@ async fn failures_are_clipped_and_past_ten_thousand_only_counted() {
     assert_eq!(listed.len() as u64, kept);
     assert_eq!(listed.last().expect("one")["index"], kept - 1);
 }
+
+#[tokio::test]
+async fn an_accepted_item_costs_redis_under_a_kilobyte() {
+    // No workers: the items stay as they were accepted.
+    let app = TestApp::builder().in_process_workers(0).start().await;
+    const ITEMS: usize = 1000;
+    let mut body = String::new();
+    for i in 0..ITEMS {
+        let url = format!("https://images.example.com/avatars/{i:08}/");
+        let url = format!("{url}{}", "p".repeat(100 - url.len()));
+        body += &json!({"userId": format!("footprint-{i}"), "avatarUrl": url}).to_string();
+        body.push('\n');
+    }
+    accepted(app.post_import_ndjson("", body).await).await;
+    let mut redis = app.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(app.key("*"))
+        .query_async(&mut redis)
+        .await
+        .expect("KEYS");
+    let mut bytes = 0u64;
+    for key in &keys {
+        let usage: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .query_async(&mut redis)
+            .await
+            .expect("MEMORY USAGE");
+        bytes += usage.unwrap_or(0);
+    }
+    // Its stream entry, its URL in the import's index and its user's
+    // stamp; no job record until a worker takes it.
+    let records = keys.iter().filter(|k| k.contains(":job:")).count();
+    assert_eq!(records, 0, "job records of items not yet taken: {keys:?}");
+    let per_item = bytes / ITEMS as u64;
+    eprintln!("{per_item} bytes of Redis an accepted item");
+    assert!(per_item < 1024, "{per_item} bytes an item");
+}

@@ -12,6 +12,13 @@
 //!
 //! (Key names are made in `queue::keys`.)
 //!
+//! An item's job has no record of its own while it waits in the stream:
+//! its stream entry, its URL in `…:urls` and its user's stamp are all
+//! an item costs until a worker first takes it, which records it then
+//! (`start.lua`); `GET /jobs/{id}` knows it from that moment. An item that
+//! waits in an `after` list is recorded when accepted, with its job's JSON,
+//! since it has no entry to hold it.
+//!
 //! # Counts
 //!
 //! Every item is in exactly one count, so the counts add up to `total`:

@@ -133,6 +133,12 @@ lead! {
             now_us: u64,
             job_id: String,
             user_id: String,
+            /// The job's JSON, as its stream entry holds it: written to its
+            /// record only when the job leaves the stream without ending
+            /// (parked, to retry, failed), to be rebuilt from there.
+            job_json: String,
+            /// The job's acceptance stamp, from its stream entry.
+            stamp: u64,
             group: &'static str,
             /// The job's stream entry.
             entry: String,
@@ -151,6 +157,9 @@ lead! {
             hook_url: String,
             /// The job's import, or empty.
             import_id: String,
+            /// The item's index in its import and its URL, or empty.
+            import_index: String,
+            import_url: String,
             /// The id at the head of the user's parked list, or empty.
             parked_next: String,
         }
@@ -227,19 +236,20 @@ pub(crate) struct Settings<'a> {
 }
 
 impl Context {
-    /// The context of a transition of `job`, whose stream entry is
-    /// `entry`, at `now_us`, with the parked list's head and the waiting
-    /// items as last read.
+    /// The context of a transition of `job`, accepted with `stamp`, whose
+    /// stream entry is `entry`, at `now_us`, with the parked list's head
+    /// and the waiting items as last read.
     pub fn new(
         settings: &Settings<'_>,
         job: &Job,
+        stamp: u64,
         entry: &str,
         now_us: u64,
         parked_next: Option<&JobId>,
         waiting: &[JobId],
     ) -> Self {
         let keys = settings.keys;
-        let (import, import_failures, import_urls, import_after, import_id) =
+        let (import, import_failures, import_urls, import_after, import_id, import_index, url) =
             match (&job.import, &job.source) {
                 (Some(item), super::JobSource::Url { url }) => (
                     keys.import(&item.id),
@@ -247,12 +257,16 @@ impl Context {
                     keys.import_urls(&item.id),
                     keys.import_after(&item.id, url.as_url().as_str()),
                     item.id.to_string(),
+                    item.index.to_string(),
+                    url.as_url().as_str().to_owned(),
                 ),
                 _ => (
                     keys.unused(),
                     keys.unused(),
                     keys.unused(),
                     keys.unused(),
+                    String::new(),
+                    String::new(),
                     String::new(),
                 ),
             };
@@ -281,6 +295,8 @@ impl Context {
             now_us,
             job_id: job.id.to_string(),
             user_id: job.user.as_str().to_owned(),
+            job_json: serde_json::to_string(job).expect("a job serializes"),
+            stamp,
             group: CONSUMER_GROUP,
             entry: entry.to_owned(),
             cap: settings.fair.max_running,
@@ -290,6 +306,8 @@ impl Context {
             hook_channel: keys.hook_wake_channel(),
             hook_url: settings.hook_url.to_owned(),
             import_id,
+            import_index,
+            import_url: url,
             parked_next: parked_next.map(ToString::to_string).unwrap_or_default(),
             waiting: waiting
                 .iter()

@@ -7,22 +7,26 @@
 //! | field | written by | holds |
 //! |---|---|---|
 //! | `id`, `user` | enqueue | the job and its user |
-//! | `job` | enqueue | the [`Job`](super::Job) as JSON, to rebuild its stream entry for a retry |
+//! | `job` | park, retry later, fail; import items that wait behind their URL | the [`Job`](super::Job) as JSON, to rebuild its stream entry from; absent while the entry holds it |
 //! | `status` | every transition | a [`JobStatus`] name |
 //! | `stamp` | enqueue | the acceptance stamp: unix ms, strictly increasing per user; decides which update wins |
 //! | `created`, `updated` | enqueue; every transition | unix ms |
 //! | `accepted_us`, `started_us` | enqueue; start | unix µs, to measure how long a job waited for a worker |
 //! | `attempts` | start (+1 each) | attempts begun, this one included |
 //! | `retries` | retry later (+1 each) | attempts that ended in a scheduled retry |
-//! | `retry_from` | enqueue; requeue of a failed job | unix ms from which the retry budget runs |
+//! | `retry_from` | enqueue (an import item: its first start); requeue of a failed job | unix ms from which the retry budget runs |
 //! | `last_error` | retry later | why the last attempt is being retried |
 //! | `key` | complete | the object key of the stored avatar's largest side |
 //! | `sides` | complete | every side made of it, as [`Sides`](crate::avatar::Sides) writes them |
 //! | `placeholder` | complete | its ThumbHash, base64 |
 //! | `error_code`, `error_message` | fail | the [`JobFailure`] |
 //! | `stream` | enqueue | the key of its lane's stream, where a retry or a parked job goes back to |
-//! | `import`, `index`, `url` | import items | the item's import, its place in it and its source URL (see [`crate::imports`]) |
+//! | `import`, `index` | import items | the item's import and, for one waiting behind its URL, its place in it (see [`crate::imports`]) |
 //! | `callback` | enqueue | the PUT's `callbackUrl`, which hears of the job's end (see [`crate::webhooks`]) |
+//!
+//! An import item in its lane's stream has no record: its first start
+//! writes one, with the fields enqueue would have (`created` and
+//! `accepted_us` from its stamp), see `start.lua`.
 //!
 //! Attempts that neither ended nor scheduled a retry (`attempts - retries -
 //! 1` at the start of one) were cut short by a dying worker.
@@ -82,7 +86,6 @@ fields! {
         STREAM = "stream",
         IMPORT = "import",
         INDEX = "index",
-        URL = "url",
         CALLBACK = "callback",
     }
 }

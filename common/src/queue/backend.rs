@@ -245,7 +245,7 @@ impl Consumer {
             entry: entry.id,
             consumer: Arc::clone(self),
         });
-        let started = match self.queue.start(&job, &held.entry).await? {
+        let started = match self.queue.start(&job, stamp, &held.entry).await? {
             Start::Began(started) => started,
             Start::Parked => {
                 tracing::debug!(job_id = %job.id, user_id = %job.user, "parked: the user runs as many jobs as the fair share allows");

@@ -62,7 +62,8 @@ impl Recorder {
                 }
             }
             Transition::Fail(failure) => {
-                match retry_quickly(|| queue.fail(job, claim.entry(), &failure)).await {
+                match retry_quickly(|| queue.fail(job, claim.stamp, claim.entry(), &failure)).await
+                {
                     Ok(()) => {
                         metrics::job_ended("failed", Some(failure.code.as_str()), took);
                         tracing::info!(code = failure.code.as_str(), reason = %failure.message, "failed");
@@ -79,7 +80,10 @@ impl Recorder {
             }
             Transition::RetryLater { delay, reason } => {
                 metrics::job_ended("retried", None, took);
-                match queue.retry_later(job, claim.entry(), delay, &reason).await {
+                match queue
+                    .retry_later(job, claim.stamp, claim.entry(), delay, &reason)
+                    .await
+                {
                     Ok(()) => {
                         tracing::warn!(attempts = claim.started.attempts, ?delay, %reason, "attempt failed; retrying later")
                     }

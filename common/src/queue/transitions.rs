@@ -18,12 +18,14 @@ use crate::{Job, JobFailure, JobId};
 const MAX_STALE_ANSWERS: usize = 16;
 
 impl JobQueue {
-    /// Runs `script` for the job of stream entry `entry`, building its
+    /// Runs `script` for the job accepted with `stamp` whose stream entry
+    /// is `entry`, building its
     /// context again from the lists a stale answer names.
     async fn transition<O, T: LeadScript<Context, Outcome = Answer<O>>>(
         &self,
         script: &T,
         job: &Job,
+        stamp: u64,
         entry: &str,
     ) -> Result<O, QueueError> {
         let settings = context::Settings {
@@ -37,6 +39,7 @@ impl JobQueue {
             let context = Context::new(
                 &settings,
                 job,
+                stamp,
                 entry,
                 now_us(),
                 parked_next.as_ref(),
@@ -62,26 +65,29 @@ impl JobQueue {
         Err(QueueError::Contended)
     }
 
-    /// Marks the job of stream entry `entry` as being processed and counts
-    /// the attempt, unless it does not run now (see [`Start`]).
-    pub async fn start(&self, job: &Job, entry: &str) -> Result<Start, QueueError> {
-        Ok(match self.transition(&StartScript {}, job, entry).await? {
-            StartOutcome::Parked => Start::Parked,
-            StartOutcome::Cancelled => Start::Cancelled,
-            StartOutcome::Skipped => Start::Skipped,
-            StartOutcome::Ended => Start::Ended,
-            StartOutcome::Began {
-                attempts,
-                retries,
-                retry_from,
-                accepted_us,
-            } => Start::Began(Started {
-                attempts,
-                retries,
-                waited: Duration::from_micros(now_us().saturating_sub(accepted_us)),
-                retry_from,
-            }),
-        })
+    /// Marks the job accepted with `stamp` whose stream entry is `entry` as
+    /// being processed and counts the attempt, unless it does not run now
+    /// (see [`Start`]).
+    pub async fn start(&self, job: &Job, stamp: u64, entry: &str) -> Result<Start, QueueError> {
+        Ok(
+            match self.transition(&StartScript {}, job, stamp, entry).await? {
+                StartOutcome::Parked => Start::Parked,
+                StartOutcome::Cancelled => Start::Cancelled,
+                StartOutcome::Skipped => Start::Skipped,
+                StartOutcome::Ended => Start::Ended,
+                StartOutcome::Began {
+                    attempts,
+                    retries,
+                    retry_from,
+                    accepted_us,
+                } => Start::Began(Started {
+                    attempts,
+                    retries,
+                    waited: Duration::from_micros(now_us().saturating_sub(accepted_us)),
+                    retry_from,
+                }),
+            },
+        )
     }
 
     /// Records the job as completed with its `avatar`, makes that the
@@ -107,14 +113,16 @@ impl JobQueue {
             placeholder: avatar.placeholder.as_deref().unwrap_or_default(),
             delete_after_ms: now_us() / 1000 + retention.as_millis() as u64,
         };
-        let outcome = self.transition(&script, job, entry).await?;
+        let outcome = self.transition(&script, job, stamp, entry).await?;
         Ok(outcome == CompleteOutcome::Current)
     }
 
-    /// Records the job as failed and acknowledges its stream entry.
+    /// Records the job accepted with `stamp` as failed and acknowledges its
+    /// stream entry.
     pub async fn fail(
         &self,
         job: &Job,
+        stamp: u64,
         entry: &str,
         failure: &JobFailure,
     ) -> Result<(), QueueError> {
@@ -123,14 +131,16 @@ impl JobQueue {
             code: failure.code.as_str(),
             message: &failure.message,
         };
-        self.transition(&script, job, entry).await?;
+        self.transition(&script, job, stamp, entry).await?;
         Ok(())
     }
 
-    /// Takes the job off the stream to run again after `delay`.
+    /// Takes the job accepted with `stamp` off the stream to run again after
+    /// `delay`.
     pub async fn retry_later(
         &self,
         job: &Job,
+        stamp: u64,
         entry: &str,
         delay: Duration,
         reason: &str,
@@ -140,7 +150,7 @@ impl JobQueue {
             due_ms: now_us() / 1000 + delay.as_millis() as u64,
             reason,
         };
-        self.transition(&script, job, entry).await?;
+        self.transition(&script, job, stamp, entry).await?;
         self.wake_when_due(delay);
         Ok(())
     }

@@ -12,6 +12,6 @@ local extra = nil
 if A.callback_url ~= '' then
   extra = {F.callback, A.callback_url}
 end
-record_queued(K.job, A.job_id, A.user_id, stamp, A.job_json, K.stream, extra)
+record_queued(K.job, A.job_id, A.user_id, stamp, K.stream, A.now_ms, A.now_us, A.now_ms, extra)
 add_entry(K.stream, A.job_json, stamp)
 return {'accepted', stamp}

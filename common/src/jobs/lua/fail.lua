@@ -10,6 +10,8 @@ redis.call('HSET', K.job, F.status, S.failed, F.error_code, A.code,
   F.error_message, A.message, F.updated, A.now_ms)
 expire(K.job)
 if not item then
+  -- Kept to be queued again by an operator.
+  keep_job()
   redis.call('ZADD', K.failed, A.now_ms, A.job_id)
 end
 hook_event(job.callback, ET.avatar_failed,

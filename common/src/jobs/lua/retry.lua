@@ -9,12 +9,13 @@ end
 if not parked_fresh() then
   return stale()
 end
+keep_job()
 redis.call('HSET', K.job, F.status, S.retry_later, F.updated, A.now_ms, F.last_error, A.reason,
   F.retries, (tonumber(job.retries) or 0) + 1)
 redis.call('ZADD', K.retry, A.due_ms, A.job_id)
 ack(K.stream, A.entry)
 release_own_slot()
-if import_item(job) then
+if import_item() then
   local to = I.queued
   if redis.call('HGET', K.import, I.status) ~= IS.running then
     to = I.cancelled

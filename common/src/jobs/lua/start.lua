@@ -2,8 +2,15 @@
 -- already runs as many jobs as the cap allows, park it until one ends. An
 -- import item not begun before ends here instead when its import was
 -- cancelled, or is skipped when it may only fill a missing avatar and its
--- user has one.
+-- user has one. An import item taken from the stream for the first time
+-- is recorded here, its retry budget running from now (a bulk backlog may
+-- hold it for hours); until now its stream entry was all there was of it.
 local job = job_fields()
+if not job.status and A.import_id ~= '' then
+  record_queued(K.job, A.job_id, A.user_id, A.stamp, K.stream, A.stamp, A.stamp .. '000',
+    A.now_ms, {F.import, A.import_id})
+  job = job_fields()
+end
 local status = job.status
 if status ~= S.queued and status ~= S.processing then
   -- Ended (or gone) already: a stale entry, such as one taken over from a
@@ -11,7 +18,7 @@ if status ~= S.queued and status ~= S.processing then
   ack(K.stream, A.entry)
   return {'ended'}
 end
-local item = import_item(job)
+local item = import_item()
 local function drop(as)
   redis.call('HSET', K.job, F.status, as, F.updated, A.now_ms)
   expire(K.job)
@@ -51,6 +58,7 @@ if tonumber(A.cap) > 0 then
   if status ~= S.processing
     and redis.call('ZCOUNT', K.running, A.now_ms, '+inf') >= tonumber(A.cap) then
     redis.call('ZREMRANGEBYSCORE', K.running, '-inf', A.now_ms)
+    keep_job()
     redis.call('RPUSH', K.parked, A.job_id)
     redis.call('ZADD', K.parked_users, A.now_ms, A.user_id)
     ack(K.stream, A.entry)

@@ -56,7 +56,7 @@ local function ending_attempt()
   if recorded_before(job) then
     return {'recorded_before'}
   end
-  local item = import_item(job)
+  local item = import_item()
   local first = item and import_first(item.url)
   if not parked_fresh() or (first and not waiting_fresh()) then
     return stale()

@@ -4,13 +4,13 @@
 -- those name, WAITING: the ids and record keys the caller read from
 -- K.import_after, which `waiting_fresh` checks before they are used.
 
--- The job's place in its import, from its record's `job_fields`:
--- `{index, user, url}`, or nil for a job that is no import item.
-local function import_item(job)
+-- The job's place in its import, from the context: `{index, user, url}`,
+-- or nil for a job that is no import item.
+local function import_item()
   if A.import_id == '' then
     return nil
   end
-  return {index = job.index, user = job.user, url = job.url}
+  return {index = A.import_index, user = A.user_id, url = A.import_url}
 end
 
 -- Whether the job is the first item of `url` in its import, the one the

@@ -15,14 +15,25 @@ local function next_stamp(user)
   return stamp
 end
 
--- Records a job accepted now as queued under `record`, waiting in `stream`,
--- with the `extra` fields and values given (a list), if any.
-local function record_queued(record, job_id, user_id, stamp, job_json, stream, extra)
+-- Records a job as queued under `record`, in `stream`, with the `extra`
+-- fields and values given (a list), if any: accepted with `stamp` at
+-- `accepted_ms` (and `accepted_us`, the same in µs), its retry budget
+-- running from `retry_from`. The job's JSON is not among its fields while
+-- its stream entry holds it: it is written when the job leaves the stream
+-- to come back (`keep_job`).
+local function record_queued(record, job_id, user_id, stamp, stream, accepted_ms, accepted_us,
+                             retry_from, extra)
   redis.call('HSET', record,
     F.id, job_id, F.user, user_id, F.status, S.queued, F.stamp, stamp,
-    F.created, A.now_ms, F.updated, A.now_ms, F.accepted_us, A.now_us,
-    F.attempts, 0, F.retry_from, A.now_ms, F.job, job_json, F.stream, stream,
+    F.created, accepted_ms, F.updated, A.now_ms, F.accepted_us, accepted_us,
+    F.attempts, 0, F.retry_from, retry_from, F.stream, stream,
     unpack(extra or {}))
+end
+
+-- Writes the job's JSON (A.job_json) to its record, K.job: it leaves its
+-- stream entry (parked, to retry, failed) and will be rebuilt from there.
+local function keep_job()
+  redis.call('HSET', K.job, F.job, A.job_json)
 end
 
 -- Gives `key` the lifetime of an ended record: A.record_ttl_secs, or for
@@ -34,13 +45,13 @@ local function expire(key)
 end
 
 -- The fields of the job's record (K.job) the transitions read, in one
--- call: `{status, callback, error_code, index, user, url, attempts,
--- retries, retry_from, accepted_us}`, each nil where the record has none.
+-- call: `{status, callback, error_code, attempts, retries, retry_from,
+-- accepted_us}`, each nil where the record has none.
 local function job_fields()
-  local f = redis.call('HMGET', K.job, F.status, F.callback, F.error_code, F.index, F.user,
-    F.url, F.attempts, F.retries, F.retry_from, F.accepted_us)
-  return {status = f[1], callback = f[2], error_code = f[3], index = f[4], user = f[5],
-    url = f[6], attempts = f[7], retries = f[8], retry_from = f[9], accepted_us = f[10]}
+  local f = redis.call('HMGET', K.job, F.status, F.callback, F.error_code, F.attempts,
+    F.retries, F.retry_from, F.accepted_us)
+  return {status = f[1], callback = f[2], error_code = f[3], attempts = f[4], retries = f[5],
+    retry_from = f[6], accepted_us = f[7]}
 end
 
 -- The recorded-once guard of the transitions that end an attempt: when the
