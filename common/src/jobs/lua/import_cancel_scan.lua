@@ -5,9 +5,10 @@
 -- passes the import's among them, three values in REST per item (entry,
 -- job id, URL) and its record in REST_KEYS. An item still queued is
 -- deleted from the stream and ends cancelled (the cancel counted it
--- already): with no record, as it was never taken (see import_items.lua),
--- or with its record marked so, as one queued again for a retry; when it was the first of its URL, the items waiting behind it
--- are listed for the drain. A.cursor is the last entry read; A.done is '1'
+-- already): with no record, as one no worker took (see import_items.lua),
+-- or with its record marked so, as one queued again for a retry. When it
+-- was the first of its URL, the items waiting behind it are listed for
+-- the drain. A.cursor is the last entry read; A.done is '1'
 -- when the read reached the stream's end, and then the drain forgets
 -- A.member.
 for i = 1, #REST, 3 do

@@ -7,9 +7,10 @@
 -- hold it for hours); until now its stream entry was all there was of it.
 local job = job_fields()
 if not job.status and A.import_id ~= '' then
-  record_queued(K.job, A.job_id, A.user_id, A.stamp, K.stream, A.stamp, A.stamp .. '000',
-    A.now_ms, {F.import, A.import_id})
-  job = job_fields()
+  local accepted_us = A.stamp .. '000'
+  record_queued(K.job, A.job_id, A.user_id, A.stamp, K.stream, A.stamp, accepted_us, A.now_ms,
+    {F.import, A.import_id})
+  job = {status = S.queued, attempts = '0', retry_from = A.now_ms, accepted_us = accepted_us}
 end
 local status = job.status
 if status ~= S.queued and status ~= S.processing then
