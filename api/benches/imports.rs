@@ -206,36 +206,6 @@ impl Service {
     }
 }
 
-/// Photos per second of `avatar-worker convert`, one process per core,
-/// each converting every photo `rounds` times.
-fn bare_pipeline(photos: &[PathBuf], cores: usize, rounds: usize, out: &Path) -> f64 {
-    let files: Vec<&PathBuf> = photos.iter().cycle().take(photos.len() * rounds).collect();
-    // Built (or found up to date) before the clock starts.
-    let binary = avatar_testkit::app::worker_binary();
-    let started = Instant::now();
-    let children: Vec<Killed> = (0..cores)
-        .map(|core| {
-            let dir = out.join(format!("bare-{core}"));
-            std::fs::create_dir_all(&dir).expect("out dir");
-            Killed(
-                Command::new(&binary)
-                    .arg("convert")
-                    .arg("-o")
-                    .arg(&dir)
-                    .args(&files)
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("avatar-worker convert"),
-            )
-        })
-        .collect();
-    for mut child in children {
-        let status = child.0.wait().expect("wait");
-        assert!(status.success(), "avatar-worker convert failed");
-    }
-    (files.len() * cores) as f64 / started.elapsed().as_secs_f64()
-}
-
 #[tokio::main]
 async fn main() {
     let corpus = avatar_testkit::corpus::dir("the import benchmark")
@@ -348,7 +318,7 @@ async fn main() {
 
     // 3. Import throughput at two origin latencies, next to the bare
     // pipeline.
-    let bare = bare_pipeline(&photos, cores, 20, &data_dir);
+    let bare = support::bare_pipeline(&photos, cores, 20, &data_dir);
     println!(
         "\nimport throughput, {items} URL items of {} photos\n",
         photos.len()

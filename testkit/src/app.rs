@@ -571,6 +571,16 @@ impl TestApp {
     pub fn api(&mut self) -> &mut Child {
         self.api.as_mut().expect("api process")
     }
+
+    /// The process ids of every API process (the first, then those of
+    /// [`TestApp::add_api`]).
+    pub fn api_pids(&self) -> Vec<u32> {
+        self.api
+            .iter()
+            .chain(&self.other_apis)
+            .map(Child::id)
+            .collect()
+    }
 }
 
 impl Drop for TestApp {

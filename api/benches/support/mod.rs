@@ -4,7 +4,9 @@
 // Each benchmark uses a part of what is here.
 #![allow(dead_code)]
 
-use std::process::Child;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -169,4 +171,35 @@ pub fn conversion_times(photos: &[Vec<u8>]) -> Vec<f64> {
             started.elapsed().as_secs_f64() * 1e3
         })
         .collect()
+}
+
+/// Photos per second of the bare pipeline: `avatar-worker convert`, in
+/// `processes` processes at once, each converting every photo `rounds`
+/// times, writing under `out`.
+pub fn bare_pipeline(photos: &[PathBuf], processes: usize, rounds: usize, out: &Path) -> f64 {
+    let files: Vec<&PathBuf> = photos.iter().cycle().take(photos.len() * rounds).collect();
+    // Built (or found up to date) before the clock starts.
+    let binary = avatar_testkit::app::worker_binary();
+    let started = Instant::now();
+    let children: Vec<Killed> = (0..processes)
+        .map(|n| {
+            let dir = out.join(format!("bare-{n}"));
+            std::fs::create_dir_all(&dir).expect("out dir");
+            Killed(
+                Command::new(&binary)
+                    .arg("convert")
+                    .arg("-o")
+                    .arg(&dir)
+                    .args(&files)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("avatar-worker convert"),
+            )
+        })
+        .collect();
+    for mut child in children {
+        let status = child.0.wait().expect("wait");
+        assert!(status.success(), "avatar-worker convert failed");
+    }
+    (files.len() * processes) as f64 / started.elapsed().as_secs_f64()
 }
